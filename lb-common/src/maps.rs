@@ -1,0 +1,39 @@
+//! Names of the maps in the XDP objects, as user space opens and pins them.
+//!
+//! Each name is the symbol of the map in `lb-ebpf`; the kernel side declares
+//! the map with the key and value types named here.
+
+/// `HashMap<VipKey, Vip>`: services, written by xlbd.
+pub const VIPS: &str = "VIPS";
+/// `Array<Backend>`, `MAX_BACKENDS` entries indexed by backend id, written
+/// by xlbd.
+pub const BACKENDS: &str = "BACKENDS";
+/// `Array<u32>` of backend ids, `MAGLEV_ENTRIES` entries: two halves of
+/// `MAX_TABLE_SIZE` slots per VIP (see `maglev_base`), written by xlbd.
+pub const MAGLEV: &str = "MAGLEV";
+/// `LruHashMap<FlowKey, Flow>`: tracked connections, written by the XDP
+/// program (xlbd only reads and prunes).
+pub const FLOWS: &str = "FLOWS";
+/// `Array<Settings>`, one entry: node-wide forwarding settings, written by
+/// xlbd.
+pub const SETTINGS: &str = "SETTINGS";
+/// `PerCpuArray<u64>`, `Stat::COUNT` entries: packets by outcome, written
+/// by the XDP program.
+pub const STATS: &str = "STATS";
+/// `PerCpuArray<TrafficCounters>`, `MAX_VIPS` entries by VIP id, written by
+/// the XDP program.
+pub const VIP_STATS: &str = "VIP_STATS";
+/// `PerCpuArray<TrafficCounters>`, `MAX_BACKENDS` entries by backend id,
+/// written by the XDP program.
+pub const BACKEND_STATS: &str = "BACKEND_STATS";
+
+/// `HashMap<DecapKey, u8>`: addresses `xlb_decap` decapsulates for, written
+/// by whoever attaches it (value unused, 1).
+pub const DECAP_ADDRS: &str = "DECAP_ADDRS";
+/// `PerCpuArray<u64>`, `DecapStat::COUNT` entries, written by `xlb_decap`.
+pub const DECAP_STATS: &str = "DECAP_STATS";
+
+/// Name of the load-balancing XDP program (function and object).
+pub const PROG_XLB: &str = "xlb";
+/// Name of the backend-side decapsulation XDP program (function and object).
+pub const PROG_DECAP: &str = "xlb_decap";

@@ -1,0 +1,2 @@
+//! Code shared by xlb's XDP programs.
+#![no_std]
