@@ -1,2 +1,11 @@
 //! Code shared by xlb's XDP programs.
 #![no_std]
+pub mod csum;
+pub mod encap;
+pub mod flow;
+pub mod icmp;
+pub mod l2;
+pub mod maps;
+pub mod net;
+pub mod parse;
+pub mod vip;

@@ -1,0 +1,145 @@
+//! Step 3: chooses the backend: the tracked flow's, or the Maglev table's.
+//!
+//! A tracked flow keeps its backend across table changes unless that
+//! backend is down, or the packet is a new SYN and the backend has left the
+//! table (draining). Fragments are not tracked: they are hashed on their
+//! addresses, statelessly, so every fragment of a datagram meets the same
+//! slot.
+
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use lb_common::{
+    BACKEND_F_IN_TABLE, BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey,
+    MAX_TABLE_SIZE, Stat, Vip, flow_hash, hash::HashInput,
+};
+
+use crate::maps::{BACKENDS, FLOWS, MAGLEV};
+
+/// The backend picked for a packet.
+#[derive(Clone, Copy)]
+pub struct Choice {
+    /// Index in `BACKENDS`.
+    pub backend_id: u32,
+    /// The backend itself.
+    pub backend: Backend,
+    /// The flow hash, also spread over the outer source address.
+    pub hash: u32,
+    /// The packet created a `FLOWS` entry.
+    pub new_flow: bool,
+}
+
+/// Picks the backend for `key` at `vip`, tracking the flow in `FLOWS`
+/// unless `track` is false.
+#[inline(always)]
+pub fn select_backend(
+    key: &FlowKey,
+    vip: &Vip,
+    input: HashInput,
+    syn: bool,
+    track: bool,
+) -> Result<Choice, Stat> {
+    let hash = flow_hash(key, input);
+    if !track {
+        return maglev_choice(vip, hash, false);
+    }
+    match FLOWS.get_ptr_mut(key) {
+        Some(flow) => tracked_choice(flow, vip, hash, syn),
+        None => track_new_flow(key, vip, hash),
+    }
+}
+
+/// The backend a lookup-only user (ICMP steering) would send `key` to:
+/// the tracked one if any and up, else the Maglev one. Nothing is written.
+#[inline(always)]
+pub fn peek_backend(key: &FlowKey, vip: &Vip, input: HashInput) -> Result<Choice, Stat> {
+    let hash = flow_hash(key, input);
+    // SAFETY: `Flow` is plain data; a torn read picks a valid backend id.
+    if let Some(flow) = unsafe { FLOWS.get(key) } {
+        if let Some(backend) = usable_backend(flow.backend_id) {
+            return Ok(choice(flow.backend_id, backend, hash, false));
+        }
+    }
+    maglev_choice(vip, hash, false)
+}
+
+/// Keeps the tracked backend, or re-steers the entry when it may not stay.
+#[inline(always)]
+fn tracked_choice(flow: *mut Flow, vip: &Vip, hash: u32, syn: bool) -> Result<Choice, Stat> {
+    // SAFETY: `flow` points at a live `FLOWS` value; this CPU is its only
+    // writer for this packet, and racing writers store whole valid flows.
+    let id = unsafe { (*flow).backend_id };
+    if let Some(backend) = usable_backend(id) {
+        let drained = backend.flags & BACKEND_F_IN_TABLE == 0;
+        if !(syn && drained) {
+            touch(flow);
+            return Ok(choice(id, backend, hash, false));
+        }
+    }
+    let picked = maglev_choice(vip, hash, false)?;
+    // SAFETY: as above.
+    unsafe {
+        (*flow).backend_id = picked.backend_id;
+        (*flow).vip_id = vip.id;
+        (*flow).last_seen_ns = bpf_ktime_get_ns();
+    }
+    Ok(picked)
+}
+
+/// Schedules a flow seen for the first time and enters it in `FLOWS`.
+#[inline(always)]
+fn track_new_flow(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
+    let picked = maglev_choice(vip, hash, true)?;
+    let flow = Flow {
+        backend_id: picked.backend_id,
+        vip_id: vip.id,
+        // SAFETY: no preconditions.
+        last_seen_ns: unsafe { bpf_ktime_get_ns() },
+    };
+    // A full LRU map evicts; a failed insert only means the next packet of
+    // the flow is scheduled again (to the same slot while the table holds).
+    let _ = FLOWS.insert(key, &flow, 0);
+    Ok(picked)
+}
+
+/// Refreshes `last_seen_ns` at most once per `FLOW_TOUCH_INTERVAL_NS`.
+#[inline(always)]
+fn touch(flow: *mut Flow) {
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: `flow` points at a live `FLOWS` value (see `tracked_choice`).
+    unsafe {
+        if now.wrapping_sub((*flow).last_seen_ns) > FLOW_TOUCH_INTERVAL_NS {
+            (*flow).last_seen_ns = now;
+        }
+    }
+}
+
+/// The backend in slot `hash % table_size` of the VIP's live table.
+#[inline(always)]
+fn maglev_choice(vip: &Vip, hash: u32, new_flow: bool) -> Result<Choice, Stat> {
+    if vip.table_size == 0 || vip.table_size > MAX_TABLE_SIZE {
+        return Err(Stat::DropNoBackend);
+    }
+    let slot = vip.table_base() + hash % vip.table_size;
+    let id = *MAGLEV.get(slot).ok_or(Stat::DropNoBackend)?;
+    let backend = usable_backend(id).ok_or(Stat::DropNoBackend)?;
+    Ok(choice(id, backend, hash, new_flow))
+}
+
+/// Backend `id` if it exists and is up (`NO_BACKEND` is out of range).
+#[inline(always)]
+fn usable_backend(id: u32) -> Option<Backend> {
+    BACKENDS
+        .get(id)
+        .copied()
+        .filter(|b| b.flags & BACKEND_F_UP != 0)
+}
+
+#[inline(always)]
+fn choice(backend_id: u32, backend: Backend, hash: u32, new_flow: bool) -> Choice {
+    Choice {
+        backend_id,
+        backend,
+        hash,
+        new_flow,
+    }
+}

@@ -1,0 +1,83 @@
+//! The maps of the `xlb` program; names, keys and values are lb-common's
+//! contract (`lb_common::maps`).
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+};
+use lb_common::{
+    Backend, DEFAULT_FLOW_CAPACITY, Flow, FlowKey, MAGLEV_ENTRIES, MAX_BACKENDS, MAX_VIPS,
+    Settings, Stat, TrafficCounters, Vip, VipKey,
+};
+
+/// Services: one `VIP_KIND_SERVICE` key per VIP plus `VIP_KIND_ADDRESS`
+/// keys for each (address, protocol), so room for three keys per VIP.
+/// Written by xlbd.
+#[map]
+pub static VIPS: HashMap<VipKey, Vip> = HashMap::with_max_entries(MAX_VIPS * 3, 0);
+
+/// Backends by id, written by xlbd.
+#[map]
+pub static BACKENDS: Array<Backend> = Array::with_max_entries(MAX_BACKENDS, 0);
+
+/// Backend ids of every VIP's two Maglev table halves (see
+/// `lb_common::maglev_base`), written by xlbd.
+#[map]
+pub static MAGLEV: Array<u32> = Array::with_max_entries(MAGLEV_ENTRIES, 0);
+
+/// Tracked connections, written here; user space may resize it before
+/// load.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, Flow> =
+    LruHashMap::with_max_entries(DEFAULT_FLOW_CAPACITY, 0);
+
+/// Node-wide forwarding settings at index 0, written by xlbd.
+#[map]
+pub static SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
+
+/// Packets by outcome (`Stat`), per CPU.
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Stat::COUNT, 0);
+
+/// Traffic by VIP id, per CPU.
+#[map]
+pub static VIP_STATS: PerCpuArray<TrafficCounters> = PerCpuArray::with_max_entries(MAX_VIPS, 0);
+
+/// Traffic by backend id, per CPU.
+#[map]
+pub static BACKEND_STATS: PerCpuArray<TrafficCounters> =
+    PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
+
+/// Counts one packet under `stat`.
+#[inline(always)]
+pub fn count(stat: Stat) {
+    if let Some(counter) = STATS.get_ptr_mut(stat.index()) {
+        // SAFETY: per-CPU value, and XDP runs with preemption off, so
+        // nothing else writes this CPU's slot meanwhile.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// Adds one forwarded packet of `bytes` (and a new flow, if `new_flow`) to
+/// the VIP's and the backend's traffic counters.
+#[inline(always)]
+pub fn count_traffic(vip_id: u32, backend_id: u32, bytes: usize, new_flow: bool) {
+    let add = |counters: Option<*mut TrafficCounters>| {
+        if let Some(c) = counters {
+            // SAFETY: per-CPU value, written only by this CPU (see `count`).
+            unsafe {
+                (*c).packets += 1;
+                (*c).bytes += bytes as u64;
+                (*c).new_flows += u64::from(new_flow);
+            }
+        }
+    };
+    add(VIP_STATS.get_ptr_mut(vip_id));
+    add(BACKEND_STATS.get_ptr_mut(backend_id));
+}
+
+/// The node settings (zeroes before xlbd writes them).
+#[inline(always)]
+pub fn settings() -> Option<&'static Settings> {
+    SETTINGS.get(0)
+}
