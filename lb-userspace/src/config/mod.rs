@@ -1,0 +1,99 @@
+//! xlb's config: one YAML file, parsed and validated before anything is
+//! applied.
+//!
+//! Two steps, and nothing else reads the YAML: [`parse`] turns the text into
+//! raw serde structs (unknown keys rejected), then [`validate`] checks them
+//! all and builds the typed [`Config`]. Every rejection names the file, line,
+//! column and field. `configs/full.yaml` documents every key with its
+//! default.
+
+mod check;
+mod error;
+mod parse;
+mod pools;
+mod raw;
+mod types;
+mod validate;
+mod values;
+mod vips;
+
+use std::path::Path;
+
+pub use check::{CheckReport, check};
+pub use error::{ConfigError, Issue};
+pub use pools::{
+    DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_PATH, DEFAULT_CHECK_TIMEOUT, DEFAULT_FALL,
+    DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_PATH, DEFAULT_LOAD_TIMEOUT, DEFAULT_RISE, DEFAULT_WEIGHT,
+    MAX_WEIGHT,
+};
+pub use types::{
+    AttachMode, BackendConfig, BackendState, CheckKind, Config, Encap, HealthCheck, Interface,
+    LoadSignal, PoolConfig, Prefix, Protocol, VipConfig,
+};
+pub use validate::{
+    DEFAULT_CONTROL_SOCKET, DEFAULT_METRICS_LISTEN, DEFAULT_PIN_PATH, FLOW_TABLE_RANGE, MTU_RANGE,
+};
+
+/// A config that passed validation, with what it was warned about.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The validated config.
+    pub config: Config,
+    /// Findings that do not reject the config, such as undersized tables.
+    pub warnings: Vec<Issue>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] when the file cannot be read, otherwise
+    /// [`ConfigError::Invalid`] listing every problem.
+    pub fn load(path: impl AsRef<Path>) -> Result<Loaded, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_str(&text, &path.display().to_string())
+    }
+
+    /// Validates config `text`; `origin` names it in messages (a file
+    /// name, or something like `<inline>`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] listing every problem.
+    pub fn from_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
+        let raw = parse::parse(text, origin).map_err(|issue| ConfigError::Invalid {
+            issues: vec![issue],
+        })?;
+        let (config, warnings) =
+            validate::validate(&raw, origin).map_err(|issues| ConfigError::Invalid { issues })?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// The pool serving `vip`.
+    pub fn pool_of(&self, vip: &VipConfig) -> Option<&PoolConfig> {
+        self.pools.get(&vip.pool)
+    }
+
+    /// A short version string of the config's content: 16 hex digits of a
+    /// hash over its canonical form (the validated values with defaults
+    /// filled in, as JSON), so comments, key order and spelled-out defaults
+    /// do not change it. Stable across builds; not a cryptographic hash.
+    pub fn version(&self) -> String {
+        // Serializing plain structs and BTreeMaps cannot fail; an empty
+        // string would still hash to a fixed value.
+        let canonical = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", fnv1a_64(canonical.as_bytes()))
+    }
+}
+
+/// FNV-1a, 64-bit: tiny, fixed, and enough to tell configs apart.
+fn fnv1a_64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,251 @@
+//! Validation of `pools`: backends, weights, states, and the reserved
+//! health-check and load-signal settings.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_saphyr::Location;
+
+use super::raw::{
+    At, CheckKindName, PoolName, RawBackend, RawEncap, RawHealthCheck, RawLoadSignal, RawPool,
+};
+use super::types::{BackendConfig, CheckKind, HealthCheck, LoadSignal, PoolConfig};
+use super::validate::Checker;
+use super::values;
+
+/// Largest backend weight.
+pub const MAX_WEIGHT: u32 = 10_000;
+/// Weight of a backend that names none.
+pub const DEFAULT_WEIGHT: u32 = 100;
+
+/// Health check defaults: interval, timeout, rise, fall, HTTP path.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// See [`DEFAULT_CHECK_INTERVAL`].
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// See [`DEFAULT_CHECK_INTERVAL`].
+pub const DEFAULT_RISE: u32 = 2;
+/// See [`DEFAULT_CHECK_INTERVAL`].
+pub const DEFAULT_FALL: u32 = 3;
+/// See [`DEFAULT_CHECK_INTERVAL`].
+pub const DEFAULT_CHECK_PATH: &str = "/healthz";
+
+/// Load signal defaults: path, interval, timeout.
+pub const DEFAULT_LOAD_PATH: &str = "/metrics";
+/// See [`DEFAULT_LOAD_PATH`].
+pub const DEFAULT_LOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// See [`DEFAULT_LOAD_PATH`].
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Validates every pool. `encap` says which outer families can be sent.
+pub(super) fn pools(
+    check: &mut Checker,
+    raw: &BTreeMap<PoolName, At<RawPool>>,
+    encap: Option<&RawEncap>,
+) -> BTreeMap<String, PoolConfig> {
+    let mut pools = BTreeMap::new();
+    for (PoolName(name), pool) in raw {
+        let field = format!("pools.{name}");
+        let pool = &pool.value;
+        let backends = match &pool.backends {
+            Some(list) => backends(check, &list.value, &field, encap),
+            None => Vec::new(),
+        };
+        let health_check = pool
+            .health_check
+            .as_ref()
+            .map(|hc| health_check(check, hc, &format!("{field}.health_check")));
+        let load_signal = pool
+            .load_signal
+            .as_ref()
+            .map(|ls| load_signal(check, ls, &format!("{field}.load_signal")));
+        pools.insert(
+            name.clone(),
+            PoolConfig {
+                backends,
+                health_check,
+                load_signal,
+            },
+        );
+    }
+    pools
+}
+
+fn backends(
+    check: &mut Checker,
+    raw: &[At<RawBackend>],
+    pool_field: &str,
+    encap: Option<&RawEncap>,
+) -> Vec<BackendConfig> {
+    let mut out: Vec<BackendConfig> = Vec::new();
+    for (i, item) in raw.iter().enumerate() {
+        let field = format!("{pool_field}.backends[{i}]");
+        let raw = &item.value;
+
+        let address_field = format!("{field}.address");
+        let Some(text) = check.require(&raw.address, item.referenced, &address_field) else {
+            continue;
+        };
+        let Some(address) = check.parse(text, &address_field, values::address) else {
+            continue;
+        };
+        if out.iter().any(|b| b.address == address) {
+            check.error(
+                text.referenced,
+                &address_field,
+                format!("backend {address} is listed twice"),
+            );
+        }
+        check_carriable(check, encap, text.referenced, &address_field, address);
+
+        let weight = raw.weight.as_ref().map_or(DEFAULT_WEIGHT, |w| {
+            if w.value > MAX_WEIGHT {
+                let message = format!("{} is out of range 0..={MAX_WEIGHT}", w.value);
+                check.error(w.referenced, &format!("{field}.weight"), message);
+            }
+            w.value
+        });
+        let labels = raw.labels.clone();
+        out.push(BackendConfig {
+            address,
+            weight,
+            state: raw.state,
+            labels,
+        });
+    }
+    out
+}
+
+/// The data plane carries either family inside either (IPIP, IPv6-in-IPv4,
+/// IP6IP6), but the outer source comes from the backend's own family.
+fn check_carriable(
+    check: &mut Checker,
+    encap: Option<&RawEncap>,
+    at: Location,
+    field: &str,
+    address: IpAddr,
+) {
+    let has_source = match address {
+        IpAddr::V4(_) => encap.is_some_and(|e| e.source_v4.is_some()),
+        IpAddr::V6(_) => encap.is_some_and(|e| e.source_v6.is_some()),
+    };
+    if !has_source {
+        let (family, key) = if address.is_ipv4() {
+            ("IPv4", "source_v4")
+        } else {
+            ("IPv6", "source_v6")
+        };
+        let message = format!(
+            "{family} backend {address} cannot be reached: encap.{key} (the outer {family} \
+                source) is not set"
+        );
+        check.error(at, field, message);
+    }
+}
+
+fn health_check(check: &mut Checker, raw: &At<RawHealthCheck>, field: &str) -> HealthCheck {
+    let at = raw.referenced;
+    let raw = &raw.value;
+    let defaults = (DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT);
+    let (interval, timeout) = timing(check, (&raw.interval, &raw.timeout), at, field, defaults);
+
+    let kind = match (raw.kind, &raw.path) {
+        (CheckKindName::Tcp, None) => CheckKind::Tcp,
+        (CheckKindName::Tcp, Some(path)) => {
+            check.error(
+                path.referenced,
+                &format!("{field}.path"),
+                "applies to http checks only",
+            );
+            CheckKind::Tcp
+        }
+        (CheckKindName::Http, path) => {
+            let path = path.as_ref().map_or(DEFAULT_CHECK_PATH.to_owned(), |p| {
+                url_path(check, p, &format!("{field}.path"))
+            });
+            CheckKind::Http { path }
+        }
+    };
+
+    let mut count = |value: &Option<At<u32>>, name: &str, default: u32| {
+        let Some(value) = value else { return default };
+        if !(1..=100).contains(&value.value) {
+            check.error(
+                value.referenced,
+                &format!("{field}.{name}"),
+                format!("{} is out of range 1..=100", value.value),
+            );
+        }
+        value.value
+    };
+    let rise = count(&raw.rise, "rise", DEFAULT_RISE);
+    let fall = count(&raw.fall, "fall", DEFAULT_FALL);
+    HealthCheck {
+        kind,
+        interval,
+        timeout,
+        rise,
+        fall,
+    }
+}
+
+fn load_signal(check: &mut Checker, raw: &At<RawLoadSignal>, field: &str) -> LoadSignal {
+    let at = raw.referenced;
+    let raw = &raw.value;
+    let defaults = (DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_TIMEOUT);
+    let (interval, timeout) = timing(check, (&raw.interval, &raw.timeout), at, field, defaults);
+    let url_path = raw
+        .url_path
+        .as_ref()
+        .map_or(DEFAULT_LOAD_PATH.to_owned(), |p| {
+            url_path(check, p, &format!("{field}.url_path"))
+        });
+    LoadSignal {
+        url_path,
+        interval,
+        timeout,
+    }
+}
+
+/// An interval and a timeout, each above 0, the timeout no longer than the
+/// interval.
+fn timing(
+    check: &mut Checker,
+    (interval, timeout): (&Option<At<String>>, &Option<At<String>>),
+    parent: Location,
+    field: &str,
+    defaults: (Duration, Duration),
+) -> (Duration, Duration) {
+    let mut read = |text: &Option<At<String>>, name: &str, default: Duration| {
+        let Some(text) = text else {
+            return (default, None);
+        };
+        let field = format!("{field}.{name}");
+        let value = check
+            .parse(text, &field, values::duration)
+            .unwrap_or(default);
+        if value.is_zero() {
+            check.error(text.referenced, &field, "must be longer than 0");
+        }
+        (value, Some(text.referenced))
+    };
+    let (interval, interval_at) = read(interval, "interval", defaults.0);
+    let (timeout, timeout_at) = read(timeout, "timeout", defaults.1);
+    if timeout > interval {
+        let at = timeout_at.or(interval_at).unwrap_or(parent);
+        let message = format!("{timeout:?} is longer than the interval {interval:?}");
+        check.error(at, &format!("{field}.timeout"), message);
+    }
+    (interval, timeout)
+}
+
+fn url_path(check: &mut Checker, raw: &At<String>, field: &str) -> String {
+    if !raw.value.starts_with('/') || raw.value.contains(char::is_whitespace) {
+        check.error(
+            raw.referenced,
+            field,
+            format!("{:?} is not a path starting with /", raw.value),
+        );
+    }
+    raw.value.clone()
+}

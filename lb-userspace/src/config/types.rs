@@ -1,0 +1,229 @@
+//! The validated config: typed values only, every default filled in.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::maglev::MaglevBackend;
+
+/// A validated config. Build one with [`Config::load`] or
+/// [`Config::from_str`]; no other code reads the YAML.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Config {
+    /// Interfaces the XDP program is attached to, at least one.
+    pub interfaces: Vec<Interface>,
+    /// bpffs directory where xlbd pins its maps and links.
+    pub pin_path: PathBuf,
+    /// Unix socket where xlbd takes xlbctl's commands.
+    pub control_socket: PathBuf,
+    /// Address of the Prometheus endpoint.
+    pub metrics_listen: SocketAddr,
+    /// Capacity of the `FLOWS` connection table, in flows.
+    pub flow_table_size: u32,
+    /// How packets are carried to backends.
+    pub encap: Encap,
+    /// Services, in file order; a VIP's index here is not its kernel id.
+    pub vips: Vec<VipConfig>,
+    /// Backend pools by name.
+    pub pools: BTreeMap<String, PoolConfig>,
+}
+
+/// One interface xlb attaches to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    /// Kernel name, as in `eth0`.
+    pub name: String,
+    /// How the XDP program is attached.
+    pub mode: AttachMode,
+}
+
+/// XDP attach mode. There is no automatic fall-back: a driver without
+/// native XDP fails the attach unless `generic` was asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// In the driver (`XDP_FLAGS_DRV_MODE`).
+    #[default]
+    Native,
+    /// In the generic network stack (`XDP_FLAGS_SKB_MODE`): slower, works
+    /// on any device.
+    Generic,
+}
+
+/// Encapsulation settings: the outer header xlb puts on forwarded packets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Encap {
+    /// Outer IPv4 source prefix; present whenever a backend is IPv4.
+    pub source_v4: Option<Prefix>,
+    /// Outer IPv6 source prefix; present whenever a backend is IPv6. Only
+    /// the last 32 bits of its host part vary.
+    pub source_v6: Option<Prefix>,
+    /// Largest outer L3 packet the interface sends, in bytes.
+    pub mtu: u32,
+    /// Next-hop MAC used when the FIB has no neighbour for a backend.
+    pub gateway_mac: Option<[u8; 6]>,
+}
+
+/// An address prefix whose host bits are zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Prefix {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length in bits.
+    pub len: u8,
+}
+
+impl Prefix {
+    /// Bits of the address left to the host: 32 or 128 minus `len`.
+    pub fn host_bits(&self) -> u8 {
+        let width = if self.addr.is_ipv4() { 32 } else { 128 };
+        width - self.len
+    }
+}
+
+/// One service: traffic to (address, port, protocol) goes to `pool`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VipConfig {
+    /// Unique name, `[a-z0-9_-]`; used in logs and metric labels.
+    pub name: String,
+    /// Destination address clients use.
+    pub address: IpAddr,
+    /// Destination port; 0 means every port of the address.
+    pub port: u16,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// Name of the pool serving the VIP; it has at least one backend.
+    pub pool: String,
+    /// Hash the client address only, so a client always reaches the same
+    /// backend.
+    pub source_affinity: bool,
+    /// Slots in the VIP's Maglev table, a prime up to `MAX_TABLE_SIZE`.
+    pub table_size: u32,
+}
+
+/// Transport protocol of a VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number (`PROTO_TCP` or `PROTO_UDP`).
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => lb_common::PROTO_TCP,
+            Protocol::Udp => lb_common::PROTO_UDP,
+        }
+    }
+
+    /// Lowercase name, as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A named set of backends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PoolConfig {
+    /// Backends in file order; addresses are unique within the pool.
+    pub backends: Vec<BackendConfig>,
+    /// Active health check, if any (acted on by a later release).
+    pub health_check: Option<HealthCheck>,
+    /// Where backends publish their load, if anywhere (acted on by a later
+    /// release).
+    pub load_signal: Option<LoadSignal>,
+}
+
+impl PoolConfig {
+    /// The backends as the Maglev generator takes them, in the same order:
+    /// backends that are not `ready` get weight 0, so no new flows.
+    pub fn maglev_backends(&self) -> Vec<MaglevBackend> {
+        let weight = |b: &BackendConfig| if b.takes_new_flows() { b.weight } else { 0 };
+        let backend = |b: &BackendConfig| MaglevBackend {
+            addr: b.address,
+            weight: weight(b),
+        };
+        self.backends.iter().map(backend).collect()
+    }
+}
+
+/// One backend of a pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BackendConfig {
+    /// Where packets are sent (the outer destination).
+    pub address: IpAddr,
+    /// Relative share of new flows, 0..=10000; 0 takes no new flows.
+    pub weight: u32,
+    /// Operator's intent for the backend.
+    pub state: BackendState,
+    /// Free-form labels (region, model, GPU type, cost...).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl BackendConfig {
+    /// Whether new flows may be sent here: `ready` with a weight above 0.
+    pub fn takes_new_flows(&self) -> bool {
+        self.state == BackendState::Ready && self.weight > 0
+    }
+}
+
+/// Operator's intent for a backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendState {
+    /// Takes new flows by weight.
+    #[default]
+    Ready,
+    /// Takes no new flows; flows it already has stay with it.
+    Drain,
+    /// Down for maintenance: takes no traffic at all.
+    Maint,
+}
+
+/// An active health check of a pool's backends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    /// What is probed.
+    pub kind: CheckKind,
+    /// Time between probes of one backend.
+    pub interval: Duration,
+    /// How long a probe may take before it counts as failed.
+    pub timeout: Duration,
+    /// Consecutive successes that mark a down backend up.
+    pub rise: u32,
+    /// Consecutive failures that mark an up backend down.
+    pub fall: u32,
+}
+
+/// What a health check probes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum CheckKind {
+    /// A TCP connect to the VIP's port on the backend.
+    Tcp,
+    /// An HTTP GET of `path`; a 2xx answer is healthy.
+    Http {
+        /// Request path, starting with `/`.
+        path: String,
+    },
+}
+
+/// Where a pool's backends publish their load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoadSignal {
+    /// HTTP path of the load report, starting with `/`.
+    pub url_path: String,
+    /// Time between reads of one backend.
+    pub interval: Duration,
+    /// How long a read may take.
+    pub timeout: Duration,
+}

@@ -1,0 +1,177 @@
+//! Parsers for the config's scalar notations: addresses, prefixes, MACs,
+//! durations and names. Each returns the reason as a lowercase message that
+//! quotes what was written.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::types::Prefix;
+
+/// Parses a unicast IP address.
+pub(super) fn address(text: &str) -> Result<IpAddr, String> {
+    let addr: IpAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address"))?;
+    if addr.is_unspecified() || addr.is_multicast() || addr == IpAddr::from([255, 255, 255, 255]) {
+        return Err(format!("{addr} is not a unicast address"));
+    }
+    Ok(addr)
+}
+
+/// Parses `ADDRESS/LENGTH`, or a bare address as a full-length prefix. The
+/// host bits must be zero, so a typo cannot silently widen the prefix.
+pub(super) fn prefix(text: &str) -> Result<Prefix, String> {
+    let (addr_text, len_text) = match text.split_once('/') {
+        Some((addr, len)) => (addr, Some(len)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr_text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address prefix"))?;
+    let width = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len_text {
+        None => width,
+        Some(len) => len
+            .parse::<u8>()
+            .ok()
+            .filter(|&len| len <= width)
+            .ok_or_else(|| format!("{text:?} has a prefix length outside 0..={width}"))?,
+    };
+
+    let host_mask = u128::MAX.checked_shr(u32::from(len) + 128 - u32::from(width));
+    let bits = match addr {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    if bits & host_mask.unwrap_or(0) != 0 {
+        return Err(format!("{text:?} has host bits set after the first {len}"));
+    }
+    Ok(Prefix { addr, len })
+}
+
+/// Parses a MAC address written as six colon-separated hex bytes.
+pub(super) fn mac(text: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("{text:?} is not a MAC address like 02:00:00:00:00:01");
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        let part = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+        *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(mac)
+}
+
+/// Parses a duration written as a whole number and a unit: `500ms`, `2s`,
+/// `5m`, `1h`.
+pub(super) fn duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a duration; write a whole number and ms, s, m or h, as in 2s or 500ms"
+        )
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(bad()),
+    };
+    let millis = number.checked_mul(millis_per_unit).ok_or_else(bad)?;
+    Ok(Duration::from_millis(millis))
+}
+
+/// Checks a name used in logs and metric labels: 1 to 63 characters of
+/// `[a-z0-9_-]`.
+pub(super) fn name(text: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if text.is_empty() || text.len() > 63 || !text.chars().all(allowed) {
+        return Err(format!(
+            "{text:?} is not a name of 1 to 63 characters from [a-z0-9_-]"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_parse_with_or_without_a_length() {
+        let p = prefix("10.255.0.0/24").expect("valid prefix");
+        assert_eq!(
+            (p.addr, p.len, p.host_bits()),
+            ("10.255.0.0".parse().unwrap(), 24, 8)
+        );
+        let p = prefix("fd00:ffff::/112").expect("valid prefix");
+        assert_eq!((p.len, p.host_bits()), (112, 16));
+        assert_eq!(prefix("10.0.0.7").expect("bare address").len, 32);
+        assert_eq!(prefix("0.0.0.0/0").expect("default route").host_bits(), 32);
+    }
+
+    #[test]
+    fn prefixes_with_host_bits_or_bad_lengths_are_rejected() {
+        let err = prefix("10.255.0.5/24").expect_err("host bits set");
+        assert_eq!(
+            err,
+            "\"10.255.0.5/24\" has host bits set after the first 24"
+        );
+        assert!(prefix("10.0.0.0/33").is_err());
+        assert!(prefix("fd00::1/129").is_err());
+        assert!(prefix("fd00::/x").is_err());
+        assert!(prefix("bogus/8").is_err());
+    }
+
+    #[test]
+    fn addresses_must_be_unicast() {
+        assert!(address("2001:db8::1").is_ok());
+        assert_eq!(
+            address("10.0.0.300").unwrap_err(),
+            "\"10.0.0.300\" is not an IP address"
+        );
+        assert_eq!(
+            address("0.0.0.0").unwrap_err(),
+            "0.0.0.0 is not a unicast address"
+        );
+        assert!(address("224.0.0.1").is_err());
+        assert!(address("ff02::1").is_err());
+    }
+
+    #[test]
+    fn durations_take_a_whole_number_and_a_unit() {
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["2 parsecs", "2", "s", "1.5s", "-1s", "2S", ""] {
+            assert!(duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn macs_need_six_hex_bytes() {
+        assert_eq!(mac("02:00:00:00:00:0a"), Ok([2, 0, 0, 0, 0, 10]));
+        for bad in [
+            "02:00:00:00:00",
+            "02:00:00:00:00:00:00",
+            "2:0:0:0:0:1",
+            "zz:00:00:00:00:00",
+        ] {
+            assert!(mac(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn names_are_lowercase_words() {
+        assert!(name("web-1_a").is_ok());
+        for bad in ["", "Web", "a b", "a.b", &"x".repeat(64)] {
+            assert!(name(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

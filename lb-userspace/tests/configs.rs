@@ -1,0 +1,282 @@
+//! The example configs in configs/ all load, and broken configs are
+//! rejected with the file, line, column and field of the problem.
+
+use std::path::{Path, PathBuf};
+
+use xlb::config::{self, AttachMode, BackendState, CheckKind, Config, ConfigError};
+
+#[path = "configs/broken.rs"]
+mod broken;
+use broken::BROKEN;
+
+fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
+}
+
+fn example_files() -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(configs_dir()).expect("configs/ is readable");
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("configs/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn load_example(name: &str) -> config::Loaded {
+    let path = configs_dir().join(name);
+    Config::load(&path).unwrap_or_else(|err| panic!("{} is invalid:\n{err}", path.display()))
+}
+
+#[test]
+fn every_example_config_is_valid() {
+    let files = example_files();
+    assert!(
+        files.len() >= 3,
+        "configs/ holds too few examples: {files:?}"
+    );
+    for path in files {
+        let loaded = Config::load(&path)
+            .unwrap_or_else(|err| panic!("{} is invalid:\n{err}", path.display()));
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        eprintln!("{}: version {}", path.display(), loaded.config.version());
+    }
+}
+
+#[test]
+fn the_full_example_spells_out_every_default() {
+    let full = load_example("full.yaml").config;
+    let minimal = load_example("minimal.yaml").config;
+
+    // minimal.yaml leaves these out; full.yaml writes the documented defaults.
+    assert_eq!(full.pin_path, minimal.pin_path);
+    assert_eq!(full.control_socket, minimal.control_socket);
+    assert_eq!(full.metrics_listen, minimal.metrics_listen);
+    assert_eq!(full.flow_table_size, minimal.flow_table_size);
+    assert_eq!(full.encap.mtu, minimal.encap.mtu);
+    assert_eq!(full.interfaces[0].mode, minimal.interfaces[0].mode);
+    assert_eq!(full.vips[0].table_size, minimal.vips[0].table_size);
+    assert_eq!(
+        full.vips[0].source_affinity,
+        minimal.vips[0].source_affinity
+    );
+    let (full_backend, minimal_backend) = (
+        &full.pools["web"].backends[0],
+        &minimal.pools["web"].backends[0],
+    );
+    assert_eq!(full_backend.weight, minimal_backend.weight);
+    assert_eq!(full_backend.state, minimal_backend.state);
+
+    let check = full.pools["web"]
+        .health_check
+        .as_ref()
+        .expect("full.yaml has a health check");
+    assert_eq!(check.kind, CheckKind::Tcp);
+    assert_eq!(
+        (check.interval, check.timeout),
+        (
+            config::DEFAULT_CHECK_INTERVAL,
+            config::DEFAULT_CHECK_TIMEOUT
+        )
+    );
+    assert_eq!(
+        (check.rise, check.fall),
+        (config::DEFAULT_RISE, config::DEFAULT_FALL)
+    );
+    let signal = full.pools["web"]
+        .load_signal
+        .as_ref()
+        .expect("full.yaml has a load signal");
+    assert_eq!(signal.url_path, config::DEFAULT_LOAD_PATH);
+    assert_eq!(
+        (signal.interval, signal.timeout),
+        (config::DEFAULT_LOAD_INTERVAL, config::DEFAULT_LOAD_TIMEOUT)
+    );
+}
+
+#[test]
+fn defaults_fill_the_keys_a_config_leaves_out() {
+    let config = load_example("minimal.yaml").config;
+
+    assert_eq!(config.pin_path, Path::new("/sys/fs/bpf/xlb"));
+    assert_eq!(config.control_socket, Path::new("/run/xlb/xlbd.sock"));
+    assert_eq!(
+        config.metrics_listen,
+        "127.0.0.1:9641".parse().expect("address")
+    );
+    assert_eq!(config.flow_table_size, lb_common::DEFAULT_FLOW_CAPACITY);
+    assert_eq!(config.encap.mtu, lb_common::DEFAULT_MTU);
+    assert_eq!(config.encap.gateway_mac, None);
+    assert_eq!(config.interfaces[0].mode, AttachMode::Native);
+    assert_eq!(config.vips[0].table_size, lb_common::DEFAULT_TABLE_SIZE);
+    let backend = &config.pools["web"].backends[0];
+    assert_eq!((backend.weight, backend.state), (100, BackendState::Ready));
+}
+
+#[test]
+fn the_demo_config_reads_as_written() {
+    let config = load_example("demo.yaml").config;
+
+    let dns = config
+        .vips
+        .iter()
+        .find(|v| v.name == "dns")
+        .expect("dns VIP");
+    assert_eq!(
+        (dns.port, dns.protocol.number(), dns.table_size),
+        (53, lb_common::PROTO_UDP, 4099)
+    );
+    assert!(dns.source_affinity);
+    let web = config.pool_of(&config.vips[0]).expect("web pool");
+    let weights: Vec<u32> = web.maglev_backends().iter().map(|b| b.weight).collect();
+    assert_eq!(
+        weights,
+        [100, 200, 0],
+        "the draining backend takes no new flows"
+    );
+    let source = config.encap.source_v4.expect("source_v4");
+    assert_eq!((source.len, source.host_bits()), (24, 8));
+    assert_eq!(config.encap.gateway_mac, Some([2, 0, 0, 0, 0, 1]));
+}
+
+#[test]
+fn comments_and_spelled_out_defaults_do_not_change_the_version() {
+    let plain = "interfaces: [{name: eth0}]\n";
+    let commented =
+        "# a comment\ninterfaces:\n  - name: eth0   # here\n    mode: native\nencap: {mtu: 1500}\n";
+    let other = "interfaces: [{name: eth1}]\n";
+    let version = |text| {
+        Config::from_str(text, "v.yaml")
+            .expect("valid")
+            .config
+            .version()
+    };
+
+    assert_eq!(version(plain), version(commented));
+    assert_ne!(version(plain), version(other));
+    assert_eq!(version(plain).len(), 16);
+}
+
+#[test]
+fn a_small_table_is_a_warning_not_an_error() {
+    let text = "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+vips:
+  - {name: a, address: 10.100.0.1, port: 80, protocol: tcp, pool: web, table_size: 251}
+pools:
+  web:
+    backends: [{address: 10.0.0.11}, {address: 10.0.0.12}, {address: 10.0.0.13}]
+";
+    let loaded = Config::from_str(text, "small.yaml").expect("valid with a warning");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "small.yaml:4:84: vips[0].table_size: 251 slots for 3 backends is below 100 per \
+                backend; shares will be uneven"
+        ]
+    );
+}
+
+#[test]
+fn check_summarises_a_valid_config() {
+    let report = config::check(&configs_dir().join("demo.yaml")).expect("demo.yaml is valid");
+    let text = report.to_string();
+    assert!(
+        text.contains("demo.yaml: ok: 1 interfaces, 3 VIPs, 2 pools, 5 backends; version "),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported_by_name() {
+    let err = Config::load("/nonexistent/xlb.yaml").expect_err("no such file");
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("cannot read config /nonexistent/xlb.yaml: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_broken_config_is_rejected_with_file_line_and_field() {
+    let mut failures = Vec::new();
+    for case in BROKEN {
+        match Config::from_str(case.yaml, "broken.yaml") {
+            Ok(_) => failures.push(format!("{}: accepted", case.what)),
+            Err(err) => {
+                let text = err.to_string();
+                eprintln!("{}: {text}", case.what);
+                if !text.contains(case.error) {
+                    failures.push(format!(
+                        "{}:\n  want {}\n  got  {text}",
+                        case.what, case.error
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let text = "\
+interfaces: [{name: eth0}]
+vips:
+  - {name: a, address: 10.100.0.1, port: 80, protocol: tcp, pool: web, table_size: 100}
+  - {name: b, address: 10.100.0.x, port: 80, protocol: tcp, pool: web}
+pools:
+  web: {backends: [{address: 10.0.0.11, weight: 20000}]}
+";
+    let err = Config::from_str(text, "many.yaml").expect_err("invalid");
+    let lines: Vec<String> = err.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("many.yaml:3:84: vips[0].table_size: 100 is not prime"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("many.yaml:4:24: vips[1].address: "),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].starts_with("many.yaml:6:30: pools.web.backends[0].address: IPv4 backend"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[3].starts_with("many.yaml:6:49: pools.web.backends[0].weight: 20000"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_data_plane_limits_are_enforced() {
+    let mut text =
+        String::from("interfaces: [{name: eth0}]\nencap: {source_v4: 10.255.0.1}\nvips:\n");
+    for i in 0..=lb_common::MAX_VIPS {
+        text += &format!(
+            "  - {{name: v{i}, address: 10.100.0.1, port: {}, protocol: tcp, pool: big}}\n",
+            i + 1
+        );
+    }
+    text += "pools:\n  big:\n    backends:\n";
+    for i in 0..100 {
+        text += &format!("      - address: 10.0.{}.{}\n", i / 200, i % 200 + 1);
+    }
+
+    let err = Config::from_str(&text, "limits.yaml").expect_err("too big");
+    let text = err.to_string();
+    assert!(
+        text.contains("limits.yaml:4:3: vips: 65 VIPs listed; at most 64 are supported"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vips: the VIPs' pools hold 6500 backends in all"),
+        "{text}"
+    );
+}
