@@ -1,5 +1,9 @@
 //! Types of `xlb_decap`, the backend-side decapsulation program.
 
+/// Most addresses one `xlb_decap` decapsulates for (entries of
+/// `DECAP_ADDRS`).
+pub const MAX_DECAP_ADDRS: u32 = 64;
+
 /// Key of `DECAP_ADDRS`: an outer destination address this host
 /// decapsulates for.
 #[repr(C)]

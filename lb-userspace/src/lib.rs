@@ -1,4 +1,10 @@
 //! xlb's user side: config, Maglev tables, map access, shared by xlbd,
 //! xlbctl, xtask and the tests.
 
+pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod decap;
+pub mod maglev;
 pub mod objects;
+pub mod testrun;

@@ -1,0 +1,79 @@
+//! `xlbd run`: start the daemon and serve until told to stop.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::warn;
+
+use super::Daemon;
+use super::logging::{self, LogFormat};
+use super::status::DEFAULT_STATUS_FILE;
+use super::watch::ConfigWatch;
+
+/// Arguments of `xlbd run`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    /// The config file, e.g. `--config /etc/xlb/xlb.yaml`.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Log lines as text or as JSON objects (`--log-format json`).
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+    /// Where to write the daemon's status (read by `xlbd reload`).
+    #[arg(long, default_value = DEFAULT_STATUS_FILE)]
+    pub status_file: PathBuf,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+///
+/// # Errors
+///
+/// When start-up fails: invalid config, pinned maps of another build, an
+/// interface that runs a program not ours.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    logging::init(args.log_format);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &RunArgs) -> anyhow::Result<()> {
+    // Signals first, so a SIGHUP right after readiness is not lost.
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+
+    let mut daemon = Daemon::start(&args.config, &args.status_file)?;
+    let mut watch = match ConfigWatch::start(daemon.config_path()) {
+        Ok(watch) => Some(watch),
+        Err(error) => {
+            warn!(%error, "cannot watch the config file; reload with SIGHUP");
+            None
+        }
+    };
+
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                daemon.reload();
+            }
+            () = changed(&mut watch) => {
+                daemon.reload();
+            }
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    daemon.stop();
+    Ok(())
+}
+
+async fn changed(watch: &mut Option<ConfigWatch>) {
+    match watch {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
+    }
+}

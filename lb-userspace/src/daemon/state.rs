@@ -1,0 +1,165 @@
+//! The running daemon: its data plane, the config it runs, and reloads.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::dataplane::from_config::{Startup, desired_state};
+use crate::dataplane::{Dataplane, Health};
+use crate::objects;
+
+use super::status::{DaemonStatus, ReloadOutcome};
+use super::systemd;
+
+/// xlbd between start and exit.
+pub struct Daemon {
+    config_path: PathBuf,
+    status_file: PathBuf,
+    startup: Startup,
+    dataplane: Dataplane,
+    // Kept across reloads: a backend found down stays down until its
+    // checks pass, whatever the new config says.
+    health: Health,
+    status: DaemonStatus,
+}
+
+impl Daemon {
+    /// Loads `config_path`, opens or adopts the data plane, writes the
+    /// config into the maps, attaches, and reports ready.
+    ///
+    /// # Errors
+    ///
+    /// When the config is invalid or the data plane cannot be set up.
+    pub fn start(config_path: &Path, status_file: &Path) -> anyhow::Result<Self> {
+        let config = load_config(config_path)?;
+        let startup = Startup::from_config(&config);
+        let desired = desired_state(&config)?;
+        info!(
+            config = %config_path.display(),
+            version = env!("CARGO_PKG_VERSION"),
+            "starting"
+        );
+
+        let pins = startup.pins.clone();
+        let mut dataplane = Dataplane::open(pins, objects::XLB, startup.flow_capacity)?;
+        let health = Health::default();
+        let changes = dataplane
+            .apply(&desired, &health)
+            .context("writing the config into the maps")?;
+        info!(changes, vips = desired.vips.len(), "config applied");
+        dataplane.attach(&startup.interfaces)?;
+
+        let attached = dataplane
+            .attachments()
+            .iter()
+            .map(|a| (a.interface.clone(), a.prog_id))
+            .collect();
+        let status = DaemonStatus {
+            pid: std::process::id(),
+            config: config_path.to_owned(),
+            pin_path: startup.pins.root().to_owned(),
+            attached,
+            ..DaemonStatus::default()
+        };
+        let daemon = Self {
+            config_path: config_path.to_owned(),
+            status_file: status_file.to_owned(),
+            startup,
+            dataplane,
+            health,
+            status,
+        };
+        daemon.publish();
+        systemd::ready();
+        systemd::status("serving");
+        info!("ready");
+        Ok(daemon)
+    }
+
+    /// The config file this daemon reads.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The data plane, for readers (the control socket to come).
+    pub fn dataplane(&self) -> &Dataplane {
+        &self.dataplane
+    }
+
+    /// Reads the config again and applies it if it is valid as a whole;
+    /// otherwise keeps running the old one. Logs and records the result.
+    pub fn reload(&mut self) -> ReloadOutcome {
+        systemd::reloading();
+        let outcome = match self.try_reload() {
+            Ok(changes) => {
+                info!(changes, config = %self.config_path.display(), "reloaded");
+                self.status.reloads_succeeded_total += 1;
+                ReloadOutcome {
+                    ok: true,
+                    changes,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                error!(error = message, "reload failed; the running config stays");
+                self.status.reloads_failed_total += 1;
+                ReloadOutcome {
+                    ok: false,
+                    changes: 0,
+                    error: Some(message),
+                }
+            }
+        };
+        self.status.reload_generation += 1;
+        self.status.last_reload = Some(outcome.clone());
+        self.publish();
+        systemd::ready();
+        outcome
+    }
+
+    fn try_reload(&mut self) -> anyhow::Result<usize> {
+        let config = load_config(&self.config_path)?;
+        let desired = desired_state(&config)?;
+        let startup = Startup::from_config(&config);
+        if startup != self.startup {
+            warn!(
+                "interfaces, pin_path and flow_table_size only change on restart; \
+                 the running ones stay"
+            );
+        }
+        let changes = self.dataplane.apply(&desired, &self.health)?;
+        Ok(changes)
+    }
+
+    /// Logs that the daemon stops and that the data plane stays.
+    pub fn stop(&self) {
+        systemd::stopping();
+        info!(
+            pin_path = %self.startup.pins.root().display(),
+            "stopping; the data plane stays attached (`xlbd detach` removes it)"
+        );
+    }
+
+    fn publish(&self) {
+        if let Err(e) = self.status.write(&self.status_file) {
+            warn!(error = %e, file = %self.status_file.display(), "cannot write status file");
+        }
+    }
+}
+
+/// Loads and validates the config, logging its warnings.
+///
+/// # Errors
+///
+/// When it cannot be read or is invalid; the message lists every problem
+/// with file, line and field.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let loaded = Config::load(path)?;
+    for issue in &loaded.warnings {
+        warn!(%issue, "config warning");
+    }
+    Ok(loaded.config)
+}

@@ -1,0 +1,94 @@
+//! The read side: counters summed over CPUs, and tracked flows, for xlbctl
+//! and metrics.
+
+use aya::maps::MapError;
+use lb_common::{Flow, FlowKey, MAX_BACKENDS, MAX_VIPS, Stat, TrafficCounters};
+
+use super::DataplaneError;
+use super::maps::Maps;
+
+/// Packets by outcome, summed over every possible CPU, in `Stat::ALL`
+/// order.
+///
+/// # Errors
+///
+/// When the `STATS` map cannot be read.
+pub fn stats(maps: &Maps) -> Result<Vec<(Stat, u64)>, DataplaneError> {
+    Stat::ALL
+        .iter()
+        .map(|&stat| {
+            let per_cpu = maps.stats.get(&stat.index(), 0).map_err(stats_error)?;
+            Ok((stat, per_cpu.iter().sum()))
+        })
+        .collect()
+}
+
+/// Traffic of every VIP id (`MAX_VIPS` entries), summed over CPUs.
+///
+/// # Errors
+///
+/// When the `VIP_STATS` map cannot be read.
+pub fn vip_traffic(maps: &Maps) -> Result<Vec<TrafficCounters>, DataplaneError> {
+    (0..MAX_VIPS)
+        .map(|id| sum(maps.vip_stats.get(&id, 0)).map_err(vip_stats_error))
+        .collect()
+}
+
+/// Traffic of every backend id (`MAX_BACKENDS` entries), summed over CPUs.
+///
+/// # Errors
+///
+/// When the `BACKEND_STATS` map cannot be read.
+pub fn backend_traffic(maps: &Maps) -> Result<Vec<TrafficCounters>, DataplaneError> {
+    (0..MAX_BACKENDS)
+        .map(|id| sum(maps.backend_stats.get(&id, 0)).map_err(backend_stats_error))
+        .collect()
+}
+
+/// Every tracked flow. The XDP program keeps adding flows meanwhile, so this
+/// is a snapshot that may miss the newest.
+///
+/// # Errors
+///
+/// When the `FLOWS` map cannot be walked.
+pub fn flows(maps: &Maps) -> Result<Vec<(FlowKey, Flow)>, DataplaneError> {
+    maps.flows
+        .iter()
+        .filter(|entry| !matches!(entry, Err(MapError::KeyNotFound)))
+        .collect::<Result<_, _>>()
+        .map_err(|source| DataplaneError::Map {
+            name: lb_common::maps::FLOWS,
+            source,
+        })
+}
+
+fn sum(
+    per_cpu: Result<aya::maps::PerCpuValues<TrafficCounters>, MapError>,
+) -> Result<TrafficCounters, MapError> {
+    let mut total = TrafficCounters::default();
+    for counters in per_cpu?.iter() {
+        total.add(counters);
+    }
+    Ok(total)
+}
+
+fn stats_error(source: MapError) -> DataplaneError {
+    DataplaneError::Map {
+        name: lb_common::maps::STATS,
+        source,
+    }
+}
+
+fn vip_stats_error(source: MapError) -> DataplaneError {
+    DataplaneError::Map {
+        name: lb_common::maps::VIP_STATS,
+        source,
+    }
+}
+
+fn backend_stats_error(source: MapError) -> DataplaneError {
+    DataplaneError::Map {
+        name: lb_common::maps::BACKEND_STATS,
+        source,
+    }
+}

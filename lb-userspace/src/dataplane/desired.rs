@@ -1,0 +1,99 @@
+//! What the maps should hold, in the data plane's own terms: the config
+//! boiled down to services, backends and settings, before ids are given.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use lb_common::{BACKEND_F_IN_TABLE, BACKEND_F_UP, Settings, VipKey};
+
+/// The whole desired content of the maps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    /// Services, in config order.
+    pub vips: Vec<DesiredVip>,
+    /// `SETTINGS[0]`.
+    pub settings: Settings,
+}
+
+/// One service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredVip {
+    /// Name from the config, for logs.
+    pub name: String,
+    /// Its `VIP_KIND_SERVICE` key; identifies the VIP across reloads.
+    pub key: VipKey,
+    /// `VIP_F_*` bits other than `VIP_F_NO_FRAGMENTS`.
+    pub flags: u32,
+    /// Maglev table size, a prime.
+    pub table_size: u32,
+    /// Name of the pool its backends come from (health is kept per pool).
+    pub pool: String,
+    /// The pool's backends.
+    pub backends: Vec<DesiredBackend>,
+}
+
+/// One backend of one VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DesiredBackend {
+    /// Backend address; identifies it within its VIP across reloads.
+    pub addr: IpAddr,
+    /// Relative share of new flows.
+    pub weight: u32,
+    /// Operator's state.
+    pub state: AdminState,
+}
+
+/// The operator's say on a backend, from the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes new flows (when healthy and weighted).
+    Ready,
+    /// Keeps its tracked flows, takes no new ones.
+    Drain,
+    /// Out of service: its tracked flows move elsewhere.
+    Maint,
+}
+
+/// Backends found down by health checks, by (pool, address). Kept by the
+/// daemon across reloads, so a backend that was down stays down until its
+/// checks pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    down: HashSet<(String, IpAddr)>,
+}
+
+impl Health {
+    /// Whether `addr` in `pool` passes its checks (or is not checked).
+    pub fn is_up(&self, pool: &str, addr: IpAddr) -> bool {
+        !self.down.contains(&(pool.to_owned(), addr))
+    }
+
+    /// Records the result of `addr`'s checks; returns whether it flipped.
+    pub fn set(&mut self, pool: &str, addr: IpAddr, up: bool) -> bool {
+        let key = (pool.to_owned(), addr);
+        if up {
+            self.down.remove(&key)
+        } else {
+            self.down.insert(key)
+        }
+    }
+}
+
+impl DesiredBackend {
+    /// Whether this backend may hold Maglev slots.
+    pub fn takes_new_flows(&self, healthy: bool) -> bool {
+        self.state == AdminState::Ready && self.weight > 0 && healthy
+    }
+
+    /// Its `BACKEND_F_*` bits, given its health and whether it got slots.
+    pub fn flags(&self, healthy: bool, in_table: bool) -> u32 {
+        let mut flags = 0;
+        if healthy && self.state != AdminState::Maint {
+            flags |= BACKEND_F_UP;
+            if in_table {
+                flags |= BACKEND_F_IN_TABLE;
+            }
+        }
+        flags
+    }
+}

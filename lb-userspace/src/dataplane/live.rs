@@ -1,0 +1,170 @@
+//! xlbd's mirror of what the maps hold now, rebuilt from the pinned maps
+//! when xlbd starts so that a restart picks up where the last one left.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use aya::maps::MapError;
+use lb_common::maps::{BACKENDS, MAGLEV, SETTINGS, VIPS};
+use lb_common::{
+    Backend, FAMILY_V4, FAMILY_V6, MAX_BACKENDS, Settings, VIP_KIND_SERVICE, Vip, VipKey,
+    maglev_base,
+};
+
+use super::DataplaneError;
+use super::desired::AdminState;
+use super::ids::Ids;
+use super::maps::Maps;
+
+/// A service as it is in `VIPS` and its live `MAGLEV` half.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveVip {
+    /// Config name; the address when adopted from the maps.
+    pub name: String,
+    /// The `VIPS` value.
+    pub value: Vip,
+    /// The live half of its Maglev table, backend ids.
+    pub table: Vec<u32>,
+}
+
+/// A `BACKENDS` entry in use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveBackend {
+    /// Its address.
+    pub addr: IpAddr,
+    /// The entry as written.
+    pub entry: Backend,
+    /// Weight and state it was written for; unknown when adopted.
+    pub config: Option<(u32, AdminState)>,
+}
+
+/// Everything xlbd has written, as it stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Live {
+    /// Services by key.
+    pub vips: HashMap<VipKey, LiveVip>,
+    /// Backend entries in use, by id.
+    pub backends: BTreeMap<u32, LiveBackend>,
+    /// `VIP_KIND_ADDRESS` keys and their values.
+    pub address_keys: HashMap<VipKey, Vip>,
+    /// `SETTINGS[0]`.
+    pub settings: Settings,
+    /// Ids given to the VIPs and backends above.
+    pub ids: Ids,
+}
+
+impl Live {
+    /// Reads the maps back: services with their live tables, backends in
+    /// use, address keys and settings.
+    ///
+    /// # Errors
+    ///
+    /// When a map cannot be read.
+    pub fn read(maps: &Maps) -> Result<Self, DataplaneError> {
+        let mut live = Live::default();
+        for entry in maps.vips.iter() {
+            let (key, value) = match entry {
+                Ok(entry) => entry,
+                // Removed between listing the key and reading it.
+                Err(MapError::KeyNotFound) => continue,
+                Err(source) => return Err(map_error(VIPS, source)),
+            };
+            if key.kind != VIP_KIND_SERVICE {
+                live.address_keys.insert(key, value);
+                continue;
+            }
+            let table = read_table(maps, &value)?;
+            live.ids.adopt_vip(key, value.id);
+            let name = describe_key(&key);
+            live.vips.insert(key, LiveVip { name, value, table });
+        }
+
+        for id in 0..MAX_BACKENDS {
+            let entry = maps
+                .backends
+                .get(&id, 0)
+                .map_err(|e| map_error(BACKENDS, e))?;
+            let Some(addr) = key_addr_to_ip(&entry.addr, entry.family) else {
+                continue;
+            };
+            live.ids.adopt_backend(entry.vip_id, addr, id);
+            let backend = LiveBackend {
+                addr,
+                entry,
+                config: None,
+            };
+            live.backends.insert(id, backend);
+        }
+
+        live.settings = maps
+            .settings
+            .get(&0, 0)
+            .map_err(|e| map_error(SETTINGS, e))?;
+        Ok(live)
+    }
+}
+
+/// Reads the live half of `vip`'s Maglev table.
+fn read_table(maps: &Maps, vip: &Vip) -> Result<Vec<u32>, DataplaneError> {
+    let base = vip.table_base();
+    (base..base + vip.table_size)
+        .map(|index| maps.maglev.get(&index, 0).map_err(|e| map_error(MAGLEV, e)))
+        .collect()
+}
+
+/// Writes `table` into half `half` of VIP `vip_id`'s Maglev region.
+///
+/// # Errors
+///
+/// When a slot cannot be written.
+pub fn write_table(
+    maps: &mut Maps,
+    vip_id: u32,
+    half: u32,
+    table: &[u32],
+) -> Result<(), DataplaneError> {
+    let base = maglev_base(vip_id, half);
+    for (index, backend_id) in (base..).zip(table) {
+        maps.maglev
+            .set(index, backend_id, 0)
+            .map_err(|e| map_error(MAGLEV, e))?;
+    }
+    Ok(())
+}
+
+/// `addr` as a key address and family.
+pub fn ip_to_key_addr(addr: IpAddr) -> ([u8; 16], u8) {
+    match addr {
+        IpAddr::V4(v4) => (lb_common::v4_key_addr(v4.octets()), FAMILY_V4),
+        IpAddr::V6(v6) => (v6.octets(), FAMILY_V6),
+    }
+}
+
+/// A key address back as an `IpAddr`; `None` for an unused entry.
+pub fn key_addr_to_ip(addr: &[u8; 16], family: u8) -> Option<IpAddr> {
+    match family {
+        FAMILY_V4 => Some(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).into()),
+        FAMILY_V6 => Some(Ipv6Addr::from(*addr).into()),
+        _ => None,
+    }
+}
+
+/// `address:port/protocol` of a service key, for logs.
+pub fn describe_key(key: &VipKey) -> String {
+    let addr =
+        key_addr_to_ip(&key.addr, key.family).map_or_else(|| "?".to_owned(), |ip| ip.to_string());
+    let proto = match key.proto {
+        lb_common::PROTO_TCP => "tcp",
+        lb_common::PROTO_UDP => "udp",
+        _ => "?",
+    };
+    let port = u16::from_be(key.port_be);
+    match key.family {
+        FAMILY_V6 => format!("[{addr}]:{port}/{proto}"),
+        _ => format!("{addr}:{port}/{proto}"),
+    }
+}
+
+pub(super) fn map_error(name: &'static str, source: MapError) -> DataplaneError {
+    DataplaneError::Map { name, source }
+}

@@ -1,0 +1,79 @@
+//! Typed handles on the maps xlbd owns.
+
+use aya::Ebpf;
+use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
+use lb_common::maps::{BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_STATS, VIPS};
+use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
+
+use super::DataplaneError;
+use super::pins::PinDir;
+
+/// The `xlb` program's maps, typed per `lb_common`.
+pub struct Maps {
+    /// Services by (address, port, protocol), and address keys.
+    pub vips: HashMap<MapData, VipKey, Vip>,
+    /// Backend slots by backend id.
+    pub backends: Array<MapData, Backend>,
+    /// Two Maglev halves per VIP, of backend ids.
+    pub maglev: Array<MapData, u32>,
+    /// Tracked connections.
+    pub flows: HashMap<MapData, FlowKey, Flow>,
+    /// Node-wide settings, one entry.
+    pub settings: Array<MapData, Settings>,
+    /// Packets by outcome (`lb_common::Stat`), per CPU.
+    pub stats: PerCpuArray<MapData, u64>,
+    /// Traffic by VIP id, per CPU.
+    pub vip_stats: PerCpuArray<MapData, TrafficCounters>,
+    /// Traffic by backend id, per CPU.
+    pub backend_stats: PerCpuArray<MapData, TrafficCounters>,
+}
+
+impl Maps {
+    /// Takes the maps out of a loaded `xlb` object.
+    ///
+    /// # Errors
+    ///
+    /// When the object lacks a map or a map has another type or size.
+    pub fn take(ebpf: &mut Ebpf) -> Result<Self, DataplaneError> {
+        Self::build(|name| {
+            ebpf.take_map(name)
+                .ok_or(DataplaneError::MissingMap { name })
+        })
+    }
+
+    /// Opens the maps pinned under `pins`, for readers such as xlbctl and
+    /// the tests; writes through them reach the running data plane.
+    ///
+    /// # Errors
+    ///
+    /// When a pin is missing or is not the map this build expects.
+    pub fn open_pinned(pins: &PinDir) -> Result<Self, DataplaneError> {
+        Self::build(|name| {
+            let data = MapData::from_pin(pins.map(name))
+                .map_err(|source| DataplaneError::Map { name, source })?;
+            Map::from_map_data(data).map_err(|source| DataplaneError::Map { name, source })
+        })
+    }
+
+    fn build(
+        mut open: impl FnMut(&'static str) -> Result<Map, DataplaneError>,
+    ) -> Result<Self, DataplaneError> {
+        Ok(Self {
+            vips: typed(VIPS, open(VIPS)?)?,
+            backends: typed(BACKENDS, open(BACKENDS)?)?,
+            maglev: typed(MAGLEV, open(MAGLEV)?)?,
+            flows: typed(FLOWS, open(FLOWS)?)?,
+            settings: typed(SETTINGS, open(SETTINGS)?)?,
+            stats: typed(STATS, open(STATS)?)?,
+            vip_stats: typed(VIP_STATS, open(VIP_STATS)?)?,
+            backend_stats: typed(BACKEND_STATS, open(BACKEND_STATS)?)?,
+        })
+    }
+}
+
+fn typed<T: TryFrom<Map, Error = MapError>>(
+    name: &'static str,
+    map: Map,
+) -> Result<T, DataplaneError> {
+    T::try_from(map).map_err(|source| DataplaneError::Map { name, source })
+}
