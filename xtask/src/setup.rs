@@ -23,6 +23,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "ethtool",
     "iproute2",
     "iputils-ping",
+    "iptables",
 ];
 
 /// The toolchain that builds lb-ebpf (`rustup run nightly`, as aya-build does).
