@@ -54,7 +54,7 @@ pub fn peek_backend(key: &FlowKey, vip: &Vip, input: HashInput) -> Result<Choice
     let hash = flow_hash(key, input);
     // SAFETY: `Flow` is plain data; a torn read picks a valid backend id.
     if let Some(flow) = unsafe { FLOWS.get(key) } {
-        if let Some(backend) = usable_backend(flow.backend_id) {
+        if let Some(backend) = tracked_backend(flow.backend_id, vip) {
             return Ok(choice(flow.backend_id, backend, hash, false));
         }
     }
@@ -67,7 +67,7 @@ fn tracked_choice(flow: *mut Flow, vip: &Vip, hash: u32, syn: bool) -> Result<Ch
     // SAFETY: `flow` points at a live `FLOWS` value; this CPU is its only
     // writer for this packet, and racing writers store whole valid flows.
     let id = unsafe { (*flow).backend_id };
-    if let Some(backend) = usable_backend(id) {
+    if let Some(backend) = tracked_backend(id, vip) {
         let drained = backend.flags & BACKEND_F_IN_TABLE == 0;
         if !(syn && drained) {
             touch(flow);
@@ -132,6 +132,14 @@ fn usable_backend(id: u32) -> Option<Backend> {
         .get(id)
         .copied()
         .filter(|b| b.flags & BACKEND_F_UP != 0)
+}
+
+/// Backend `id` if it is up and still serves `vip`: user space reuses the
+/// ids of removed backends, so an old flow must not follow its id to
+/// another VIP's backend.
+#[inline(always)]
+fn tracked_backend(id: u32, vip: &Vip) -> Option<Backend> {
+    usable_backend(id).filter(|b| b.vip_id == vip.id)
 }
 
 #[inline(always)]
