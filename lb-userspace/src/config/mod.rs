@@ -24,11 +24,11 @@ pub use error::{ConfigError, Issue};
 pub use pools::{
     DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_PATH, DEFAULT_CHECK_TIMEOUT, DEFAULT_FALL,
     DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_PATH, DEFAULT_LOAD_TIMEOUT, DEFAULT_RISE, DEFAULT_WEIGHT,
-    MAX_WEIGHT,
+    MAX_SLOW_START, MAX_WEIGHT,
 };
 pub use types::{
     AttachMode, BackendConfig, BackendState, CheckKind, Config, Encap, HealthCheck, Interface,
-    LoadSignal, PoolConfig, Prefix, Protocol, VipConfig,
+    LoadSignal, PoolConfig, Prefix, Protocol, Share, StatusCodes, VipConfig,
 };
 pub use validate::{
     DEFAULT_CONTROL_SOCKET, DEFAULT_METRICS_LISTEN, DEFAULT_PIN_PATH, FLOW_TABLE_RANGE, MTU_RANGE,

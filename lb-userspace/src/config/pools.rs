@@ -10,7 +10,9 @@ use serde_saphyr::Location;
 use super::raw::{
     At, CheckKindName, PoolName, RawBackend, RawEncap, RawHealthCheck, RawLoadSignal, RawPool,
 };
-use super::types::{BackendConfig, CheckKind, HealthCheck, LoadSignal, PoolConfig};
+use super::types::{
+    BackendConfig, CheckKind, HealthCheck, LoadSignal, PoolConfig, Share, StatusCodes, VipConfig,
+};
 use super::validate::Checker;
 use super::values;
 
@@ -29,6 +31,9 @@ pub const DEFAULT_RISE: u32 = 2;
 pub const DEFAULT_FALL: u32 = 3;
 /// See [`DEFAULT_CHECK_INTERVAL`].
 pub const DEFAULT_CHECK_PATH: &str = "/healthz";
+
+/// Longest `slow_start` window.
+pub const MAX_SLOW_START: Duration = Duration::from_secs(3600);
 
 /// Load signal defaults: path, interval, timeout.
 pub const DEFAULT_LOAD_PATH: &str = "/metrics";
@@ -59,12 +64,24 @@ pub(super) fn pools(
             .load_signal
             .as_ref()
             .map(|ls| load_signal(check, ls, &format!("{field}.load_signal")));
+        let panic_threshold = pool.panic_threshold.as_ref().map_or(Share::ZERO, |raw| {
+            let field = format!("{field}.panic_threshold");
+            let share = values::share(raw.value);
+            share
+                .map_err(|message| check.error(raw.referenced, &field, message))
+                .unwrap_or_default()
+        });
+        let slow_start = pool.slow_start.as_ref().map_or(Duration::ZERO, |raw| {
+            slow_start(check, raw, &format!("{field}.slow_start"))
+        });
         pools.insert(
             name.clone(),
             PoolConfig {
                 backends,
                 health_check,
                 load_signal,
+                panic_threshold,
+                slow_start,
             },
         );
     }
@@ -149,23 +166,29 @@ fn health_check(check: &mut Checker, raw: &At<RawHealthCheck>, field: &str) -> H
     let defaults = (DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT);
     let (interval, timeout) = timing(check, (&raw.interval, &raw.timeout), at, field, defaults);
 
-    let kind = match (raw.kind, &raw.path) {
-        (CheckKindName::Tcp, None) => CheckKind::Tcp,
-        (CheckKindName::Tcp, Some(path)) => {
-            check.error(
-                path.referenced,
-                &format!("{field}.path"),
-                "applies to http checks only",
-            );
+    let kind = match raw.kind {
+        CheckKindName::Tcp => {
+            let http_only = [
+                (raw.path.as_ref(), "path"),
+                (raw.expect_status.as_ref(), "expect_status"),
+                (raw.body_contains.as_ref(), "body_contains"),
+            ];
+            for (value, name) in http_only {
+                if let Some(value) = value {
+                    let field = format!("{field}.{name}");
+                    check.error(value.referenced, &field, "applies to http checks only");
+                }
+            }
             CheckKind::Tcp
         }
-        (CheckKindName::Http, path) => {
-            let path = path.as_ref().map_or(DEFAULT_CHECK_PATH.to_owned(), |p| {
-                url_path(check, p, &format!("{field}.path"))
-            });
-            CheckKind::Http { path }
-        }
+        CheckKindName::Http => http_check(check, raw, field),
     };
+    let port = raw.port.as_ref().map(|port| {
+        if port.value == 0 {
+            check.error(port.referenced, &format!("{field}.port"), "must be above 0");
+        }
+        port.value
+    });
 
     let mut count = |value: &Option<At<u32>>, name: &str, default: u32| {
         let Some(value) = value else { return default };
@@ -186,7 +209,79 @@ fn health_check(check: &mut Checker, raw: &At<RawHealthCheck>, field: &str) -> H
         timeout,
         rise,
         fall,
+        port,
     }
+}
+
+/// The HTTP settings of a check: path, expected codes, body text.
+fn http_check(check: &mut Checker, raw: &RawHealthCheck, field: &str) -> CheckKind {
+    let path = match &raw.path {
+        Some(path) => url_path(check, path, &format!("{field}.path")),
+        None => DEFAULT_CHECK_PATH.to_owned(),
+    };
+    let expect_status = match &raw.expect_status {
+        Some(text) => {
+            let field = format!("{field}.expect_status");
+            let codes = check.parse(text, &field, values::status_codes);
+            codes.unwrap_or_default()
+        }
+        None => StatusCodes::default(),
+    };
+    let body_contains = raw.body_contains.as_ref().map(|b| b.value.clone());
+    CheckKind::Http {
+        path,
+        expect_status,
+        body_contains,
+    }
+}
+
+/// Gives each health check without a `port` the port of the first VIP
+/// (in file order) served by its pool. Runs after the VIPs are validated.
+pub(super) fn default_check_ports(
+    check: &mut Checker,
+    raw: &BTreeMap<PoolName, At<RawPool>>,
+    pools: &mut BTreeMap<String, PoolConfig>,
+    vips: &[VipConfig],
+) {
+    for (PoolName(name), raw_pool) in raw {
+        let Some(raw_check) = &raw_pool.value.health_check else {
+            continue;
+        };
+        let Some(health_check) = pools.get_mut(name).and_then(|p| p.health_check.as_mut()) else {
+            continue;
+        };
+        if health_check.port.is_some() {
+            continue;
+        }
+        let field = format!("pools.{name}.health_check.port");
+        match vips.iter().find(|vip| vip.pool == *name) {
+            Some(vip) if vip.port == 0 => {
+                let message = format!(
+                    "missing; VIP {} serves every port, so the check needs a port",
+                    vip.name
+                );
+                check.error(raw_check.referenced, &field, message);
+            }
+            Some(vip) => health_check.port = Some(vip.port),
+            None => {
+                let message = "no VIP serves this pool, so its backends are not checked; \
+                     set a port to check them";
+                check.warn(raw_check.referenced, &field, message);
+            }
+        }
+    }
+}
+
+/// A slow-start window: a duration up to [`MAX_SLOW_START`]; 0 is off.
+fn slow_start(check: &mut Checker, raw: &At<String>, field: &str) -> Duration {
+    let window = check
+        .parse(raw, field, values::duration)
+        .unwrap_or_default();
+    if window > MAX_SLOW_START {
+        let message = format!("{window:?} is longer than {MAX_SLOW_START:?}");
+        check.error(raw.referenced, field, message);
+    }
+    window
 }
 
 fn load_signal(check: &mut Checker, raw: &At<RawLoadSignal>, field: &str) -> LoadSignal {

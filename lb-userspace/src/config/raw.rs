@@ -69,6 +69,8 @@ pub(super) struct RawPool {
     pub backends: Option<At<Vec<At<RawBackend>>>>,
     pub health_check: Option<At<RawHealthCheck>>,
     pub load_signal: Option<At<RawLoadSignal>>,
+    pub panic_threshold: Option<At<f64>>,
+    pub slow_start: Option<At<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +94,9 @@ pub(super) struct RawHealthCheck {
     pub rise: Option<At<u32>>,
     pub fall: Option<At<u32>>,
     pub path: Option<At<String>>,
+    pub port: Option<At<u16>>,
+    pub expect_status: Option<At<String>>,
+    pub body_contains: Option<At<String>>,
 }
 
 #[derive(Debug, Deserialize)]

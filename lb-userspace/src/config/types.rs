@@ -142,6 +142,14 @@ pub struct PoolConfig {
     /// Where backends publish their load, if anywhere (acted on by a later
     /// release).
     pub load_signal: Option<LoadSignal>,
+    /// Panic mode: when the share of the pool's ready backends that pass
+    /// their checks falls below this, new flows go to all of them rather
+    /// than overload the few. Zero (the default) turns it off.
+    pub panic_threshold: Share,
+    /// How long a backend that comes up (added, or back from down) takes to
+    /// ramp from a tenth of its weight to all of it. Zero (the default)
+    /// turns slow start off.
+    pub slow_start: Duration,
 }
 
 impl PoolConfig {
@@ -203,18 +211,98 @@ pub struct HealthCheck {
     pub rise: u32,
     /// Consecutive failures that mark an up backend down.
     pub fall: u32,
+    /// Port probed on each backend: as written, else the port of the first
+    /// VIP served by the pool. `None` only when no VIP serves the pool and
+    /// none was written; such a pool is not probed.
+    pub port: Option<u16>,
 }
 
 /// What a health check probes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum CheckKind {
-    /// A TCP connect to the VIP's port on the backend.
+    /// A TCP connect to the backend's port.
     Tcp,
-    /// An HTTP GET of `path`; a 2xx answer is healthy.
+    /// An HTTP/1.1 GET of `path`; redirects are never followed.
     Http {
         /// Request path, starting with `/`.
         path: String,
+        /// Status codes that count as healthy.
+        expect_status: StatusCodes,
+        /// Text the body must contain (within its first 64 KiB), if any.
+        body_contains: Option<String>,
     },
+}
+
+/// A set of HTTP status codes, as inclusive ranges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusCodes {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl StatusCodes {
+    /// The codes in `ranges`, each `(first, last)` inclusive.
+    pub(super) fn from_ranges(ranges: Vec<(u16, u16)>) -> Self {
+        Self { ranges }
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: u16) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&code))
+    }
+}
+
+impl Default for StatusCodes {
+    /// 200-399: success and redirects (which are not followed).
+    fn default() -> Self {
+        Self::from_ranges(vec![(200, 399)])
+    }
+}
+
+impl std::fmt::Display for StatusCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, &(first, last)) in self.ranges.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            if first == last {
+                write!(f, "{comma}{first}")?;
+            } else {
+                write!(f, "{comma}{first}-{last}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A share between 0 and 1, kept in basis points (1/10 000) so that
+/// configs compare exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Share {
+    basis_points: u16,
+}
+
+impl Share {
+    /// Nothing: a feature turned off.
+    pub const ZERO: Share = Share { basis_points: 0 };
+    /// Everything.
+    pub const ONE: Share = Share {
+        basis_points: 10_000,
+    };
+
+    /// `basis_points` / 10 000, or `None` above 10 000.
+    pub fn from_basis_points(basis_points: u16) -> Option<Self> {
+        (basis_points <= 10_000).then_some(Self { basis_points })
+    }
+
+    /// The share in basis points, 0..=10 000.
+    pub fn basis_points(self) -> u16 {
+        self.basis_points
+    }
+
+    /// Whether the share is zero.
+    pub fn is_zero(self) -> bool {
+        self.basis_points == 0
+    }
 }
 
 /// Where a pool's backends publish their load.

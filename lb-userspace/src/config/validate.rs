@@ -117,8 +117,9 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
     let flow_table_size = flow_table_size(&mut check, raw.flow_table_size.as_ref());
     let encap = encap(&mut check, raw.encap.as_ref());
 
-    let pools = pools::pools(&mut check, &raw.pools, raw.encap.as_ref().map(|e| &e.value));
+    let mut pools = pools::pools(&mut check, &raw.pools, raw.encap.as_ref().map(|e| &e.value));
     let vips = vips::vips(&mut check, raw.vips.as_ref(), &pools);
+    pools::default_check_ports(&mut check, &raw.pools, &mut pools, &vips);
 
     // A value is `None` only after its error was recorded.
     let (Some(metrics_listen), Some(encap), true) =

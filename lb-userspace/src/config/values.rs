@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::types::Prefix;
+use super::types::{Prefix, Share, StatusCodes};
 
 /// Parses a unicast IP address.
 pub(super) fn address(text: &str) -> Result<IpAddr, String> {
@@ -84,6 +84,45 @@ pub(super) fn duration(text: &str) -> Result<Duration, String> {
     };
     let millis = number.checked_mul(millis_per_unit).ok_or_else(bad)?;
     Ok(Duration::from_millis(millis))
+}
+
+/// Parses HTTP status codes written as codes and ranges separated by
+/// commas: `200`, `200-399`, `200-299,304`. Each code is in 100..=599.
+pub(super) fn status_codes(text: &str) -> Result<StatusCodes, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a list of status codes in 100..=599, written like 200-399 or 200,204"
+        )
+    };
+    let code = |part: &str| {
+        part.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|code| (100..=599).contains(code))
+            .ok_or_else(bad)
+    };
+    let mut ranges = Vec::new();
+    for part in text.split(',') {
+        let range = match part.split_once('-') {
+            Some((first, last)) => (code(first)?, code(last)?),
+            None => (code(part)?, code(part)?),
+        };
+        if range.0 > range.1 {
+            return Err(bad());
+        }
+        ranges.push(range);
+    }
+    Ok(StatusCodes::from_ranges(ranges))
+}
+
+/// Checks a share written as a number from 0 to 1, as in `0.5`.
+pub(super) fn share(value: f64) -> Result<Share, String> {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!("{value} is not a share from 0 to 1, as in 0.5"));
+    }
+    // In range, so the product fits a u16 and the cast cannot truncate.
+    let basis_points = (value * 10_000.0).round() as u16;
+    Share::from_basis_points(basis_points).ok_or_else(|| format!("{value} is above 1"))
 }
 
 /// Checks a name used in logs and metric labels: 1 to 63 characters of
@@ -165,6 +204,23 @@ mod tests {
         ] {
             assert!(mac(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn status_codes_take_codes_and_ranges() {
+        let codes = status_codes("200-299, 304").expect("valid codes");
+        assert!(codes.contains(204) && codes.contains(304) && !codes.contains(302));
+        assert_eq!(codes.to_string(), "200-299,304");
+        for bad in ["", "2xx", "99", "600", "300-200", "200-", "200,,204"] {
+            assert!(status_codes(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn shares_run_from_zero_to_one() {
+        assert_eq!(share(0.5).map(Share::basis_points), Ok(5000));
+        assert_eq!(share(0.0), Ok(Share::ZERO));
+        assert!(share(1.5).is_err() && share(-0.1).is_err() && share(f64::NAN).is_err());
     }
 
     #[test]
