@@ -1,10 +1,13 @@
 //! xlb's user side: config, Maglev tables, map access, shared by xlbd,
 //! xlbctl, xtask and the tests.
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod decap;
+pub mod health;
 pub mod maglev;
+pub mod metrics;
 pub mod objects;
 pub mod testrun;

@@ -7,13 +7,16 @@
 //! changes, until SIGTERM or SIGINT. Exiting leaves the data plane running.
 
 pub mod check;
+pub mod control;
 pub mod detach;
 pub mod logging;
 pub mod reload_cmd;
 pub mod run;
+pub mod overrides;
 mod state;
 pub mod status;
 mod systemd;
+pub mod view;
 mod watch;
 
 pub use logging::LogFormat;

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::Daemon;
+use super::control::{self, next_request};
 use super::logging::{self, LogFormat};
 use super::status::DEFAULT_STATUS_FILE;
 use super::watch::ConfigWatch;
@@ -55,7 +56,14 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
         }
     };
 
+    // The readers: xlbctl's mutations and the Prometheus endpoint.
+    let mut control = control::start(&daemon.snapshot());
+    let (readers, state) = tokio::sync::watch::channel(daemon.snapshot());
+    let _metrics = crate::metrics::start(&daemon.snapshot(), state).await;
+    let mut health = daemon.checker().subscribe();
+
     loop {
+        readers.send_replace(daemon.snapshot());
         tokio::select! {
             _ = hangup.recv() => {
                 daemon.reload();
@@ -63,12 +71,40 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
             () = changed(&mut watch) => {
                 daemon.reload();
             }
+            Ok(()) = health.changed() => {
+                reapply(&mut daemon);
+            }
+            () = slow_start_step(&daemon) => {
+                reapply(&mut daemon);
+            }
+            incoming = next_request(&mut control) => {
+                if daemon.handle_control(incoming).is_break() {
+                    control::let_replies_out().await;
+                    break;
+                }
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
     }
     daemon.stop();
     Ok(())
+}
+
+/// Writes the maps again after a health flip or a slow-start step.
+fn reapply(daemon: &mut Daemon) {
+    if let Err(e) = daemon.reapply() {
+        error!(error = format!("{e:#}"), "applying a health change failed");
+    }
+}
+
+/// Sleeps until the next slow-start weight step, or forever if none.
+async fn slow_start_step(daemon: &Daemon) {
+    let now = std::time::Instant::now();
+    match daemon.checker().view().next_weight_change(now) {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn changed(watch: &mut Option<ConfigWatch>) {

@@ -1,6 +1,7 @@
 //! The running daemon: its data plane, the config it runs, and reloads.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use tracing::{error, info, warn};
@@ -8,10 +9,15 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::dataplane::from_config::{Startup, desired_state};
 use crate::dataplane::{Dataplane, Health};
+use crate::health::HealthChecker;
 use crate::objects;
 
+use super::overrides::Overrides;
 use super::status::{DaemonStatus, ReloadOutcome};
 use super::systemd;
+use crate::dataplane::DesiredState;
+
+mod operator;
 
 /// xlbd between start and exit.
 pub struct Daemon {
@@ -23,6 +29,11 @@ pub struct Daemon {
     // checks pass, whatever the new config says.
     health: Health,
     status: DaemonStatus,
+    // The running config's state, before overrides; see `operator`.
+    desired: DesiredState,
+    overrides: Overrides,
+    // Probes every backend; its view decides `health` and slow-start weights.
+    checker: HealthChecker,
 }
 
 impl Daemon {
@@ -44,9 +55,11 @@ impl Daemon {
 
         let pins = startup.pins.clone();
         let mut dataplane = Dataplane::open(pins, objects::XLB, startup.flow_capacity)?;
-        let health = Health::default();
+        let checker = HealthChecker::new(&config);
+        let mut steered = desired.clone();
+        let health = crate::health::steer(&checker.view(), &mut steered, Instant::now());
         let changes = dataplane
-            .apply(&desired, &health)
+            .apply(&steered, &health)
             .context("writing the config into the maps")?;
         info!(changes, vips = desired.vips.len(), "config applied");
         dataplane.attach(&startup.interfaces)?;
@@ -61,6 +74,10 @@ impl Daemon {
             config: config_path.to_owned(),
             pin_path: startup.pins.root().to_owned(),
             attached,
+            started_unix_s: unix_now_s(),
+            config_version: config.version(),
+            control_socket: Some(config.control_socket.clone()),
+            metrics_listen: Some(config.metrics_listen.to_string()),
             ..DaemonStatus::default()
         };
         let daemon = Self {
@@ -70,6 +87,9 @@ impl Daemon {
             dataplane,
             health,
             status,
+            desired,
+            overrides: Overrides::default(),
+            checker,
         };
         daemon.publish();
         systemd::ready();
@@ -81,6 +101,11 @@ impl Daemon {
     /// The config file this daemon reads.
     pub fn config_path(&self) -> &Path {
         &self.config_path
+    }
+
+    /// The health checker, whose view changes drive [`Daemon::reapply`].
+    pub fn checker(&self) -> &HealthChecker {
+        &self.checker
     }
 
     /// The data plane, for readers (the control socket to come).
@@ -130,7 +155,9 @@ impl Daemon {
                  the running ones stay"
             );
         }
-        let changes = self.dataplane.apply(&desired, &self.health)?;
+        self.checker.update_config(&config);
+        let changes = self.apply_config(desired)?;
+        self.status.config_version = config.version();
         Ok(changes)
     }
 
@@ -144,10 +171,17 @@ impl Daemon {
     }
 
     fn publish(&self) {
-        if let Err(e) = self.status.write(&self.status_file) {
+        if let Err(e) = self.snapshot().write(&self.status_file) {
             warn!(error = %e, file = %self.status_file.display(), "cannot write status file");
         }
     }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Loads and validates the config, logging its warnings.

@@ -10,11 +10,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::view::VipView;
+
 /// Where the status file goes unless `--status-file` says otherwise.
 pub const DEFAULT_STATUS_FILE: &str = "/run/xlbd/status.json";
 
-/// What `xlbd` reports about itself.
+/// What `xlbd` reports about itself. Fields added later default when
+/// missing, so an older file still reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DaemonStatus {
     /// Process id, so `xlbd reload` knows whom to signal.
     pub pid: u32,
@@ -33,6 +37,45 @@ pub struct DaemonStatus {
     pub reloads_failed_total: u64,
     /// Result of the last reload, if any: `None` before the first.
     pub last_reload: Option<ReloadOutcome>,
+    /// When the daemon started, in seconds since the Unix epoch.
+    pub started_unix_s: u64,
+    /// `Config::version` of the running config.
+    pub config_version: String,
+    /// The control socket from the config (fixed until restart; the log
+    /// says if it could not be bound).
+    pub control_socket: Option<PathBuf>,
+    /// The Prometheus endpoint's address from the config (as above).
+    pub metrics_listen: Option<String>,
+    /// Interfaces with their program and attach mode.
+    pub interfaces: Vec<InterfaceView>,
+    /// Services with names, ids, weights and states (see `view`).
+    pub vips: Vec<VipView>,
+    /// Health transitions per backend; filled by the health checker.
+    pub health_transitions: Vec<HealthTransitions>,
+}
+
+/// One interface `xlb` is attached to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceView {
+    /// Interface name.
+    pub name: String,
+    /// Kernel id of the attached program.
+    pub prog_id: u32,
+    /// `native` or `generic`.
+    pub mode: String,
+}
+
+/// How often one backend's health flipped since xlbd started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthTransitions {
+    /// Pool of the backend (health is kept per pool).
+    pub pool: String,
+    /// Backend address.
+    pub backend: std::net::IpAddr,
+    /// Flips from down to up.
+    pub to_up_total: u64,
+    /// Flips from up to down.
+    pub to_down_total: u64,
 }
 
 /// How one reload ended.

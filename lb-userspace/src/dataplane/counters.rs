@@ -45,6 +45,24 @@ pub fn backend_traffic(maps: &Maps) -> Result<Vec<TrafficCounters>, DataplaneErr
         .collect()
 }
 
+/// Traffic of VIP `id`, summed over every possible CPU.
+///
+/// # Errors
+///
+/// When the `VIP_STATS` entry cannot be read (`id` out of range).
+pub fn vip_traffic_of(maps: &Maps, id: u32) -> Result<TrafficCounters, DataplaneError> {
+    sum(maps.vip_stats.get(&id, 0)).map_err(vip_stats_error)
+}
+
+/// Traffic of backend `id`, summed over every possible CPU.
+///
+/// # Errors
+///
+/// When the `BACKEND_STATS` entry cannot be read (`id` out of range).
+pub fn backend_traffic_of(maps: &Maps, id: u32) -> Result<TrafficCounters, DataplaneError> {
+    sum(maps.backend_stats.get(&id, 0)).map_err(backend_stats_error)
+}
+
 /// Every tracked flow. The XDP program keeps adding flows meanwhile, so this
 /// is a snapshot that may miss the newest.
 ///

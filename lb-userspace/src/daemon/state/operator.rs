@@ -1,0 +1,207 @@
+//! What the daemon does for the control socket and its readers: operator
+//! overrides applied through the same path as the config, and the snapshot
+//! published to the status file and the metrics.
+
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+
+use tracing::{info, warn};
+
+use super::Daemon;
+use crate::daemon::control::{Incoming, Request, Response};
+use crate::daemon::overrides::Override;
+use crate::daemon::status::{DaemonStatus, HealthTransitions, InterfaceView};
+use crate::daemon::view;
+use crate::dataplane::DesiredState;
+use crate::dataplane::pins;
+
+impl Daemon {
+    /// Makes `desired` (fresh from the config) the running state, with the
+    /// operator's overrides laid over it; drops overrides of backends the
+    /// config no longer has.
+    ///
+    /// # Errors
+    ///
+    /// When the data plane refuses it; nothing changes then.
+    pub(super) fn apply_config(&mut self, desired: DesiredState) -> anyhow::Result<usize> {
+        let changes = self.apply_steered(&desired)?;
+        for (pool, backend) in self.overrides.prune(&desired) {
+            info!(pool, %backend, "override dropped: backend no longer in the config");
+        }
+        self.desired = desired;
+        Ok(changes)
+    }
+
+    /// Writes the running config, overrides and health into the maps again,
+    /// and republishes the status. Call it after a health change.
+    ///
+    /// # Errors
+    ///
+    /// When the data plane refuses the write.
+    pub fn reapply(&mut self) -> anyhow::Result<usize> {
+        let desired = self.desired.clone();
+        let changes = self.apply_steered(&desired)?;
+        self.publish();
+        Ok(changes)
+    }
+
+    /// Writes `desired` with the overrides laid over it and the health
+    /// view applied (down backends out, slow-start weights, panic mode).
+    fn apply_steered(&mut self, desired: &DesiredState) -> anyhow::Result<usize> {
+        let mut steered = self.overrides.overlay(desired);
+        let view = self.checker.view();
+        self.health = crate::health::steer(&view, &mut steered, std::time::Instant::now());
+        Ok(self.dataplane.apply(&steered, &self.health)?)
+    }
+
+    /// The status as the status file and the metrics show it.
+    pub fn snapshot(&self) -> DaemonStatus {
+        let mut status = self.status.clone();
+        status.health_transitions = health_transitions(&self.checker.metrics().snapshot());
+        status.vips = view::build(
+            &self.desired,
+            &self.overrides,
+            self.dataplane.live(),
+            &self.health,
+        );
+        status.interfaces = self
+            .dataplane
+            .attachments()
+            .iter()
+            .map(|a| InterfaceView {
+                name: a.interface.clone(),
+                prog_id: a.prog_id,
+                mode: self
+                    .startup
+                    .interfaces
+                    .iter()
+                    .find(|(name, _)| *name == a.interface)
+                    .map(|(_, mode)| mode.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        status
+    }
+
+    /// Carries out one control request and answers it. Breaks when the
+    /// daemon must stop (after `detach`).
+    pub fn handle_control(&mut self, incoming: Incoming) -> ControlFlow<()> {
+        let peer = incoming.peer;
+        let (response, flow) = match &incoming.request {
+            Request::SetBackend {
+                backend,
+                pool,
+                state,
+                weight,
+            } => {
+                let change = Override {
+                    state: *state,
+                    weight: *weight,
+                };
+                let response = self.set_backend(*backend, pool.as_deref(), Some(&change));
+                if response.ok {
+                    info!(uid = peer.uid, pid = ?peer.pid, %backend, ?pool, ?state, ?weight,
+                        changes = response.changes, "operator override set");
+                }
+                (response, ControlFlow::Continue(()))
+            }
+            Request::ResetBackend { backend, pool } => {
+                let response = self.set_backend(*backend, pool.as_deref(), None);
+                if response.ok {
+                    info!(uid = peer.uid, pid = ?peer.pid, %backend, ?pool,
+                        "operator override cleared");
+                }
+                (response, ControlFlow::Continue(()))
+            }
+            Request::Reload => {
+                info!(uid = peer.uid, pid = ?peer.pid, "reload asked on the control socket");
+                let outcome = self.reload();
+                let response = match outcome.error {
+                    None => Response::done("reloaded", outcome.changes),
+                    Some(error) => Response::failed(format!("reload failed: {error}")),
+                };
+                (response, ControlFlow::Continue(()))
+            }
+            Request::Detach => {
+                info!(uid = peer.uid, pid = ?peer.pid, "detach asked on the control socket");
+                match pins::remove_all(self.dataplane.pins()) {
+                    Ok(()) => (
+                        Response::done("pins removed; xlbd exits and the program detaches", 0),
+                        ControlFlow::Break(()),
+                    ),
+                    Err(e) => (
+                        Response::failed(format!("removing the pins: {e}")),
+                        ControlFlow::Continue(()),
+                    ),
+                }
+            }
+        };
+        incoming.reply(response);
+        flow
+    }
+
+    /// Sets (`Some`) or clears (`None`) the override of `backend` in
+    /// `pool`, or in every pool that has it, and applies the result.
+    fn set_backend(
+        &mut self,
+        backend: IpAddr,
+        pool: Option<&str>,
+        change: Option<&Override>,
+    ) -> Response {
+        let mut pools: Vec<String> = self
+            .desired
+            .vips
+            .iter()
+            .filter(|vip| pool.is_none_or(|p| p == vip.pool))
+            .filter(|vip| vip.backends.iter().any(|b| b.addr == backend))
+            .map(|vip| vip.pool.clone())
+            .collect();
+        pools.sort();
+        pools.dedup();
+        if pools.is_empty() {
+            let scope = pool.map_or("any pool".to_owned(), |p| format!("pool {p}"));
+            return Response::failed(format!("backend {backend} is not in {scope}"));
+        }
+
+        let before = self.overrides.clone();
+        for pool in &pools {
+            match change {
+                Some(change) => self.overrides.set(pool, backend, change),
+                None => {
+                    self.overrides.clear(pool, backend);
+                }
+            }
+        }
+        match self.reapply() {
+            Ok(changes) => {
+                Response::done(format!("backend {backend} in {}", pools.join(",")), changes)
+            }
+            Err(e) => {
+                warn!(%backend, error = format!("{e:#}"), "override refused by the data plane");
+                self.overrides = before;
+                Response::failed(format!("{e:#}"))
+            }
+        }
+    }
+}
+
+/// The checker's flip counts, one row per backend.
+fn health_transitions(counts: &crate::health::HealthCounts) -> Vec<HealthTransitions> {
+    let mut rows: std::collections::BTreeMap<(String, IpAddr), HealthTransitions> =
+        std::collections::BTreeMap::new();
+    for ((pool, backend, to), total) in &counts.transitions_total {
+        let row = rows
+            .entry((pool.clone(), *backend))
+            .or_insert_with(|| HealthTransitions {
+                pool: pool.clone(),
+                backend: *backend,
+                to_up_total: 0,
+                to_down_total: 0,
+            });
+        match to {
+            crate::health::HealthState::Up => row.to_up_total += total,
+            crate::health::HealthState::Down => row.to_down_total += total,
+        }
+    }
+    rows.into_values().collect()
+}
