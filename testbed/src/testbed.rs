@@ -139,7 +139,7 @@ impl Testbed {
         let pin = testbed.pin_path();
         std::fs::create_dir_all(pin)
             .with_context(|| format!("create pin dir {}", pin.display()))?;
-        topology::build(&testbed.ns).context("build the testbed network")?;
+        topology::build(&testbed.ns, pin).context("build the testbed network")?;
 
         if options.start_backends {
             testbed.start_all_backends()?;

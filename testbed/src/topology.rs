@@ -3,11 +3,19 @@
 //!
 //! Order matters for IPv6: every link is up (so veths have carrier) before
 //! any address or route is added.
+//!
+//! Two things stand in for hardware the LB would have on a real wire:
+//! an XDP receiver on the LB's switch port (see `receiver`), and the
+//! router completing TCP and UDP checksums as a NIC does (see
+//! `fill_checksums`).
+
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::netns::{self, ip_batch};
 use crate::plan::{self, Node, Port, mac};
+use crate::receiver;
 
 /// The namespace names of one testbed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,17 +78,18 @@ impl Namespaces {
     }
 }
 
-/// Builds the whole network in namespaces that do not exist yet.
+/// Builds the whole network in namespaces that do not exist yet; pins
+/// the LB port's XDP receiver under `pin_dir`.
 ///
 /// # Errors
 /// When any step fails; the caller tears down what was made.
-pub fn build(ns: &Namespaces) -> Result<()> {
+pub fn build(ns: &Namespaces, pin_dir: &Path) -> Result<()> {
     for name in ns.all() {
         netns::exec_ip(&["netns", "add", &name])?;
     }
     set_sysctls(ns)?;
     create_veths(ns)?;
-    build_switch(ns)?;
+    build_switch(ns, pin_dir)?;
     bring_links_up(ns)?;
     configure_client(ns)?;
     configure_router(ns)?;
@@ -115,7 +124,15 @@ fn set_sysctls(ns: &Namespaces) -> Result<()> {
     netns::write_sysctls(&ns.switch, &switch)?;
 
     netns::write_sysctls(&ns.client, &common)?;
-    netns::write_sysctls(&ns.lb, &common)?;
+
+    // Forwarding on the LB: xlb finds a backend's MAC with bpf_fib_lookup,
+    // which answers BPF_FIB_LKUP_RET_FWD_DISABLED when the ingress
+    // interface does not forward (net/core/filter.c), and xlb then drops
+    // the packet as DropNoRoute. A production LB node needs the same.
+    let mut lb = common.clone();
+    lb.push(("net/ipv4/ip_forward".to_owned(), "1"));
+    lb.extend(set(both("ipv6", "forwarding"), "1"));
+    netns::write_sysctls(&ns.lb, &lb)?;
 
     let mut router = common.clone();
     router.push(("net/ipv4/ip_forward".to_owned(), "1"));
@@ -156,8 +173,8 @@ fn create_veths(ns: &Namespaces) -> Result<()> {
     ip_batch(None, &lines)
 }
 
-/// The bridge and its ports, plus GRO on the LB's port.
-fn build_switch(ns: &Namespaces) -> Result<()> {
+/// The bridge and its ports, plus the XDP receiver on the LB's port.
+fn build_switch(ns: &Namespaces, pin_dir: &Path) -> Result<()> {
     // No multicast snooping: with no MLD querier it could stop flooding the
     // solicited-node multicast that IPv6 neighbour discovery relies on.
     let bridge_mac = mac(Node::Switch, Port::Bridge);
@@ -174,12 +191,16 @@ fn build_switch(ns: &Namespaces) -> Result<()> {
     ip_batch(Some(&ns.switch), &lines)?;
 
     // XDP_TX on the LB's eth0 hands frames to its veth peer, the `lb` port.
-    // veth_xdp_xmit drops frames for a peer without NAPI, and veth turns
-    // NAPI on only for an XDP program or GRO on that peer (seen on 6.18).
-    netns::exec(&ns.switch, &["ethtool", "-K", "lb", "gro", "on"])
-        .context("enable GRO on the switch port of the LB (needed for XDP_TX)")?;
+    // veth_xdp_xmit drops them unless that peer's NAPI ring is on. GRO
+    // turns it on for a plain peer but, on 6.18, not for a bridge port
+    // (measured: xdp_tx counted, nothing delivered), so an XDP program on
+    // the port is what makes delivery work; GRO stays on as on a host.
     let port = "lb";
-    tracing::info!(ns = %ns.switch, port, "GRO on so XDP_TX frames from the LB are delivered");
+    netns::exec(&ns.switch, &["ethtool", "-K", port, "gro", "on"])
+        .context("enable GRO on the switch port of the LB")?;
+    receiver::attach_receiver(&ns.switch, port, pin_dir)
+        .context("attach the XDP receiver the LB's XDP_TX needs")?;
+    tracing::info!(ns = %ns.switch, port, "XDP receiver on so XDP_TX frames from the LB are delivered");
     Ok(())
 }
 
@@ -245,7 +266,40 @@ fn configure_router(ns: &Namespaces) -> Result<()> {
         plan::VIP_NET_V6,
         plan::LB_V6
     ));
-    ip_batch(Some(&ns.router), &lines)
+    ip_batch(Some(&ns.router), &lines)?;
+    fill_checksums(&ns.router)
+}
+
+/// Makes the router complete TCP and UDP checksums of what it forwards,
+/// as a NIC completes them on a physical wire.
+///
+/// The client's stack leaves CHECKSUM_PARTIAL checksums on veth (offload
+/// on, as the kernel sets it, and left so). Forwarded through the router
+/// they reach the LB's XDP program still partial, and a frame sent with
+/// XDP_TX loses the skb's pending-checksum state, so the backend would
+/// drop the decapsulated segment (TcpInCsumErrors). The CHECKSUM target
+/// fills them in on the way out.
+fn fill_checksums(router: &str) -> Result<()> {
+    for tool in ["iptables", "ip6tables"] {
+        for proto in ["tcp", "udp"] {
+            let args = [
+                tool,
+                "-t",
+                "mangle",
+                "-A",
+                "POSTROUTING",
+                "-p",
+                proto,
+                "-j",
+                "CHECKSUM",
+                "--checksum-fill",
+            ];
+            netns::exec(router, &args).with_context(|| {
+                format!("make the router fill {proto} checksums with {tool} (`cargo xtask setup` installs iptables)")
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The LB: addresses, routes, and permanent neighbours for the router and

@@ -117,8 +117,14 @@ impl Testbed {
         }
         let _ = writeln!(
             out,
-            "  switch  {:<12} br0; GRO on port `lb` so XDP_TX from the LB is delivered",
+            "  switch  {:<12} br0; XDP program xlb_pass on port `lb`: without it the \
+             kernel drops the LB's XDP_TX frames on the veth",
             ns.switch
+        );
+        let _ = writeln!(
+            out,
+            "  router fills in TCP/UDP checksums (iptables CHECKSUM --checksum-fill), \
+             as a NIC would; the client's veth leaves them partial"
         );
         let _ = writeln!(
             out,

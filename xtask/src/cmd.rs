@@ -47,3 +47,11 @@ pub fn cargo() -> Command {
     cmd.current_dir(workspace_root());
     cmd
 }
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else target/ in the
+/// workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}

@@ -3,7 +3,10 @@
 //! Runs with only stable Rust and crates.io, so `cargo xtask setup` works on
 //! a machine that has nothing else yet.
 
+mod bench;
 mod cmd;
+mod demo;
+mod run;
 mod setup;
 mod test;
 
@@ -27,6 +30,18 @@ enum Task {
     ///
     /// Example: `cargo xtask test`
     Test(test::TestArgs),
+    /// Sets up, then measures ns/packet and Maglev tables and runs the packet fuzzer. Needs root.
+    ///
+    /// Example: `cargo xtask bench --fuzz-cases 5000000`
+    Bench(bench::BenchArgs),
+    /// Sets up, builds, then shows xlb balancing real traffic in a namespace testbed. Needs root.
+    ///
+    /// Example: `cargo xtask demo`
+    Demo(demo::DemoArgs),
+    /// Sets up, builds, then runs xlbd with a config, optionally on another interface. Needs root.
+    ///
+    /// Example: `cargo xtask run --config configs/minimal.yaml --iface eth1`
+    Run(run::RunArgs),
 }
 
 fn main() {
@@ -34,6 +49,9 @@ fn main() {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Test(args) => test::run(&args),
+        Task::Bench(args) => bench::run(&args),
+        Task::Demo(args) => demo::run(&args),
+        Task::Run(args) => run::run(&args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
