@@ -56,13 +56,17 @@ impl Daemon {
         let pins = startup.pins.clone();
         let mut dataplane = Dataplane::open(pins, objects::XLB, startup.flow_capacity)?;
         let checker = HealthChecker::new(&config);
-        let mut steered = desired.clone();
-        let health = crate::health::steer(&checker.view(), &mut steered, Instant::now());
-        let changes = dataplane
-            .apply(&steered, &health)
-            .context("writing the config into the maps")?;
-        info!(changes, vips = desired.vips.len(), "config applied");
-        dataplane.attach(&startup.interfaces)?;
+        let health = match first_apply(&mut dataplane, &checker, &desired, &startup) {
+            Ok(health) => health,
+            Err(e) => {
+                // A fresh start that failed leaves nothing behind; pins
+                // adopted from a running data plane stay, and it forwards on.
+                if !dataplane.adopted() {
+                    let _ = crate::dataplane::pins::remove_all(dataplane.pins());
+                }
+                return Err(e);
+            }
+        };
 
         let attached = dataplane
             .attachments()
@@ -173,6 +177,45 @@ impl Daemon {
     fn publish(&self) {
         if let Err(e) = self.snapshot().write(&self.status_file) {
             warn!(error = %e, file = %self.status_file.display(), "cannot write status file");
+        }
+    }
+}
+
+/// Writes the config into the maps, then attaches: a fresh program never
+/// runs on empty maps. Returns the health the maps were written with.
+fn first_apply(
+    dataplane: &mut Dataplane,
+    checker: &HealthChecker,
+    desired: &DesiredState,
+    startup: &Startup,
+) -> anyhow::Result<Health> {
+    let mut steered = desired.clone();
+    let health = crate::health::steer(&checker.view(), &mut steered, Instant::now());
+    let changes = dataplane
+        .apply(&steered, &health)
+        .context("writing the config into the maps")?;
+    info!(changes, vips = desired.vips.len(), "config applied");
+    dataplane.attach(&startup.interfaces)?;
+    for (interface, _) in &startup.interfaces {
+        warn_if_not_forwarding(interface);
+    }
+    Ok(health)
+}
+
+/// Warns when `interface` does not forward a family: the kernel then
+/// refuses `bpf_fib_lookup` for packets arriving there
+/// (`BPF_FIB_LKUP_RET_FWD_DISABLED`), so xlb can only reach backends
+/// through `encap.gateway_mac` and drops (`no_route`) without it.
+fn warn_if_not_forwarding(interface: &str) {
+    for family in ["ipv4", "ipv6"] {
+        let path = format!("/proc/sys/net/{family}/conf/{interface}/forwarding");
+        if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "0") {
+            warn!(
+                interface,
+                family,
+                "forwarding is off: the FIB finds no backend MACs; enable it with \
+                 sysctl net.{family}.conf.{interface}.forwarding=1 or set encap.gateway_mac"
+            );
         }
     }
 }

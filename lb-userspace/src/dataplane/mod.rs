@@ -40,6 +40,8 @@ pub struct Dataplane {
     maps: Maps,
     live: Live,
     attachments: Vec<Attachment>,
+    // Whether the maps were pinned before `open`.
+    adopted: bool,
 }
 
 impl Dataplane {
@@ -79,7 +81,14 @@ impl Dataplane {
             maps,
             live,
             attachments: Vec::new(),
+            adopted: adopting,
         })
+    }
+
+    /// True when `open` found maps pinned by an earlier xlbd; false when it
+    /// created them, so a failed start may remove them again.
+    pub fn adopted(&self) -> bool {
+        self.adopted
     }
 
     /// Attaches `xlb` to each interface, adopting links pinned by an
