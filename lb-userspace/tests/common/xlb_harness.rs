@@ -101,10 +101,16 @@ fn enter_fresh_netns() {
 impl Lb {
     /// Loads `xlb` (unpinned) and writes the settings.
     pub fn load() -> Self {
+        Self::load_with_flow_capacity(65_536)
+    }
+
+    /// Loads `xlb` with room for `flows` entries in `FLOWS` (the benchmark
+    /// fills up to a million) and writes the settings.
+    pub fn load_with_flow_capacity(flows: u32) -> Self {
         enter_fresh_netns();
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("MAGLEV", TEST_VIPS * 2 * MAX_TABLE_SIZE)
-            .map_max_entries("FLOWS", 65_536)
+            .map_max_entries("FLOWS", flows)
             .load(xlb::objects::XLB)
             .expect("load the xlb object");
         let prog: &mut Xdp = ebpf
