@@ -200,7 +200,11 @@ fn build_switch(ns: &Namespaces, pin_dir: &Path) -> Result<()> {
         .context("enable GRO on the switch port of the LB")?;
     receiver::attach_receiver(&ns.switch, port, pin_dir)
         .context("attach the XDP receiver the LB's XDP_TX needs")?;
-    tracing::info!(ns = %ns.switch, port, "XDP receiver on so XDP_TX frames from the LB are delivered");
+    tracing::info!(
+        ns = %ns.switch,
+        port,
+        "XDP receiver on so XDP_TX frames from the LB are delivered"
+    );
     Ok(())
 }
 
@@ -295,7 +299,10 @@ fn fill_checksums(router: &str) -> Result<()> {
                 "--checksum-fill",
             ];
             netns::exec(router, &args).with_context(|| {
-                format!("make the router fill {proto} checksums with {tool} (`cargo xtask setup` installs iptables)")
+                format!(
+                    "make the router fill {proto} checksums with {tool} \
+                     (`cargo xtask setup` installs iptables)"
+                )
             })?;
         }
     }

@@ -207,7 +207,8 @@ impl XlbdConfig {
             if let Some(check) = pool.health_check {
                 let _ = writeln!(
                     out,
-                    "    health_check: {{kind: tcp, interval: {}ms, timeout: {}ms, rise: {}, fall: {}}}",
+                    "    health_check: {{kind: tcp, interval: {}ms, timeout: {}ms, \
+                     rise: {}, fall: {}}}",
                     check.interval_ms, check.timeout_ms, check.rise, check.fall
                 );
             }
@@ -296,7 +297,8 @@ mod tests {
 
     #[test]
     fn backend_weight_changes_only_that_backend() {
-        let yaml = "pools:\n  web:\n    backends:\n      - address: 10.0.0.11\n        weight: 100\n      - address: 10.0.0.12\n        weight: 200       # twice\n";
+        let yaml = "pools:\n  web:\n    backends:\n      - address: 10.0.0.11\n        \
+                    weight: 100\n      - address: 10.0.0.12\n        weight: 200       # twice\n";
         let out = set_backend_weight(yaml, "10.0.0.12".parse().expect("ip"), 50).expect("set");
         assert!(out.contains("10.0.0.11\n        weight: 100\n"), "{out}");
         assert!(out.contains("        weight: 50"), "{out}");

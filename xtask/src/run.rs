@@ -106,7 +106,8 @@ mod tests {
 
     #[test]
     fn the_interfaces_block_is_replaced_and_the_rest_kept() {
-        let yaml = "# top\ninterfaces:\n  - name: eth0   # here\n    mode: generic\n\n# pins\npin_path: /x\n";
+        let yaml = "# top\ninterfaces:\n  - name: eth0   # here\n    mode: generic\n\n\
+                    # pins\npin_path: /x\n";
         let out = with_interface(yaml, "eth1");
         assert!(
             out.contains("interfaces:\n  - name: eth1\n    mode: native\n"),

@@ -248,7 +248,11 @@ pub fn start(status: &super::DaemonStatus) -> Option<ControlServer> {
             Some(server)
         }
         Err(error) => {
-            warn!(%error, socket = %path.display(), "no control socket; xlbctl cannot change state");
+            warn!(
+                %error,
+                socket = %path.display(),
+                "no control socket; xlbctl cannot change state"
+            );
             None
         }
     }

@@ -201,13 +201,13 @@ pub fn forwarded_backend(lb: &Lb, frame: &[u8], key: &FlowKey) -> u32 {
     let out = lb.run(frame);
     assert_eq!(out.action, XDP_TX, "flow {key:?} forwarded");
     let dst = outer_dst(&out.frame, 14);
-    let id = lb
+    
+    lb
         .backend_addrs
         .iter()
         .find(|(_, a)| **a == dst)
         .map(|(id, _)| *id)
-        .expect("outer destination is a known backend");
-    id
+        .expect("outer destination is a known backend")
 }
 
 /// A backend of `vip` other than `id`.

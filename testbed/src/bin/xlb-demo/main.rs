@@ -172,7 +172,8 @@ fn failover(testbed: &Testbed, target: SocketAddr) -> Result<(RequestStats, Dura
     while clean < CLEAN_RUN {
         if killed.elapsed() > FAILOVER_LIMIT {
             bail!(
-                "b{VICTIM} still got connections {FAILOVER_LIMIT:?} after it died ({seen:?}); are health checks on?"
+                "b{VICTIM} still got connections {FAILOVER_LIMIT:?} after it died ({seen:?}); \
+                 are health checks on?"
             );
         }
         let one = testbed.run_requests(target, 1, |_, _| {})?;
