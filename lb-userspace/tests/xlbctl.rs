@@ -336,3 +336,33 @@ fn monotonic_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
+
+#[test]
+fn a_peer_that_is_not_root_is_refused_on_the_control_socket() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let bed = Bed::start("xn", [1, 1, 1]);
+    let id = member(web(&bed.json(&["svc", "list", "-o", "json"])), BACKENDS[1])["id"]
+        .as_u64()
+        .expect("id");
+    // Loosen the socket's mode so that xlbd's own peer check is what refuses.
+    std::fs::set_permissions(bed.socket_path(), std::fs::Permissions::from_mode(0o666))
+        .expect("chmod the control socket");
+
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(xlbctl_bed::XLBCTL)
+        .arg("--socket")
+        .arg(bed.socket_path())
+        .args(["backend", "drain", BACKENDS[1]])
+        .output()
+        .expect("running xlbctl as nobody");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refused: {stderr}");
+    assert!(stderr.contains("only root"), "says why: {stderr}");
+    assert_eq!(
+        flags(&bed, id),
+        BACKEND_F_UP | BACKEND_F_IN_TABLE,
+        "the backend was not drained"
+    );
+}

@@ -207,6 +207,16 @@ async fn serve(stream: UnixStream, sender: mpsc::Sender<Incoming>) {
         }
     };
     let (read, mut write) = stream.into_split();
+    // The socket is 0600 already; the check also holds where an operator
+    // loosened the mode or the directory is shared.
+    if peer.uid != 0 {
+        warn!(uid = peer.uid, pid = ?peer.pid, "control socket: peer is not root; closing");
+        let refusal = Response::failed("permission denied: only root may steer xlbd");
+        let mut text = serde_json::to_string(&refusal).unwrap_or_default();
+        text.push('\n');
+        let _ = write.write_all(text.as_bytes()).await;
+        return;
+    }
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let response = match serde_json::from_str::<Request>(&line) {
