@@ -20,9 +20,15 @@ pub struct BenchArgs {
     /// Seed of the fuzzer's generator (default: the fixed one the tests use).
     #[arg(long)]
     pub fuzz_seed: Option<u64>,
+    /// Reloads (half of them broken) in the long reload-storm run.
+    #[arg(long, default_value_t = 100)]
+    pub storm_reloads: u32,
+    /// SIGKILLs and restarts of xlbd in the long fault-loop run.
+    #[arg(long, default_value_t = 50)]
+    pub storm_kills: u32,
 }
 
-/// Runs setup, the benchmark, then the fuzzer.
+/// Runs setup, the benchmark, the fuzzer, then the long reload storm.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -30,10 +36,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     setup::run()?;
     cmd::run(cmd::cargo().args(["bench", "-p", "lb-userspace", "--bench", "xlb-bench"]))?;
-    if args.fuzz_cases == 0 {
-        return Ok(());
+    if args.fuzz_cases > 0 {
+        fuzz(args)?;
     }
+    storm(args)
+}
 
+/// The packet fuzzer with `args.fuzz_cases` cases per program.
+fn fuzz(args: &BenchArgs) -> anyhow::Result<()> {
     let mut fuzz = cmd::cargo();
     fuzz.args([
         "test",
@@ -50,4 +60,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         fuzz.env("XLB_FUZZ_SEED", seed.to_string());
     }
     cmd::run(&mut fuzz)
+}
+
+/// The end-to-end reload storm and kill loop at full length, under traffic.
+fn storm(args: &BenchArgs) -> anyhow::Result<()> {
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "test",
+                "-p",
+                "xlb-testbed",
+                "--test",
+                "e2e_storm",
+                "--",
+                "--nocapture",
+            ])
+            .env("XLB_STORM_RELOADS", args.storm_reloads.to_string())
+            .env("XLB_STORM_KILLS", args.storm_kills.to_string()),
+    )
 }
