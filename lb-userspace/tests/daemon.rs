@@ -267,6 +267,7 @@ fn config_yaml(bed: &Bed, weights: [u32; 3]) -> String {
   - name: {iface}
     mode: native
 pin_path: {pins}
+control_socket: {socket}
 flow_table_size: 4096
 encap:
   source_v4: 10.255.0.0/24
@@ -296,6 +297,7 @@ pools:
 ",
         iface = bed.interface,
         pins = bed.pins.display(),
+        socket = bed.dir.join("xlbd.sock").display(),
         b0 = BACKENDS[0],
         b1 = BACKENDS[1],
         b2 = BACKENDS[2],
