@@ -55,6 +55,14 @@ impl Context {
     ///
     /// When they are not pinned there (no data plane) or not readable.
     pub fn maps(&self) -> anyhow::Result<Maps> {
+        let root = self.pins.root();
+        if !self.pins.map(lb_common::maps::VIPS).exists() {
+            anyhow::bail!(
+                "no xlb data plane is pinned under {} (xlbd never ran, or was detached; \
+                 another pin directory is chosen with --pin-path)",
+                root.display()
+            );
+        }
         Maps::open_pinned(&self.pins).with_context(|| {
             format!(
                 "opening the maps pinned under {}",
