@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod decap;
 pub mod health;
+pub mod load;
 pub mod maglev;
 pub mod metrics;
 pub mod objects;

@@ -195,11 +195,26 @@ fn check_summarises_a_valid_config() {
 fn a_missing_file_is_reported_by_name() {
     let err = Config::load("/nonexistent/xlb.yaml").expect_err("no such file");
     assert!(matches!(err, ConfigError::Read { .. }));
-    assert!(
-        err.to_string()
-            .starts_with("cannot read config /nonexistent/xlb.yaml: "),
-        "{err}"
+    // The cause follows once, as the error's source.
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(
+        chain, "cannot read config /nonexistent/xlb.yaml: No such file or directory (os error 2)",
+        "{chain}"
     );
+}
+
+#[test]
+fn an_endless_or_binary_file_is_refused_with_a_reason() {
+    let err = Config::load("/dev/zero").expect_err("endless");
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(chain.ends_with("larger than 16 MiB"), "{chain}");
+
+    let path = std::env::temp_dir().join(format!("xlb-nonutf8-{}.yaml", std::process::id()));
+    std::fs::write(&path, b"interfaces:\n  - name: eth0 # \xff\n").expect("writing");
+    let err = Config::load(&path).expect_err("not UTF-8");
+    let _ = std::fs::remove_file(&path);
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(chain.ends_with("line 2, column 18: not UTF-8"), "{chain}");
 }
 
 #[test]

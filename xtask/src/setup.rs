@@ -24,6 +24,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
     "iptables",
+    // The real node_exporter that lb-userspace/tests/load.rs scrapes.
+    "prometheus-node-exporter",
 ];
 
 /// The toolchain that builds lb-ebpf (`rustup run nightly`, as aya-build does).

@@ -52,7 +52,8 @@ impl fmt::Display for Issue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {}: {source}", path.display())]
+    // The cause is the error's source, printed by `{:#}` after this line.
+    #[error("cannot read config {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,

@@ -9,6 +9,7 @@
 
 mod check;
 mod error;
+mod load;
 mod parse;
 mod pools;
 mod raw;
@@ -21,6 +22,11 @@ use std::path::Path;
 
 pub use check::{CheckReport, check};
 pub use error::{ConfigError, Issue};
+pub use load::{
+    DEFAULT_EWMA_ALPHA, DEFAULT_LOAD_GRACE, DEFAULT_LOAD_METRIC, DEFAULT_LOAD_MIN_INTERVAL,
+    DEFAULT_LOAD_PORT, DEFAULT_LOAD_SCALE, DEFAULT_LOAD_STEP, DEFAULT_LOAD_TARGET,
+    DEFAULT_MAX_MOVED_SHARE, DEFAULT_MAX_WEIGHT_FACTOR, DEFAULT_MIN_WEIGHT_FACTOR,
+};
 pub use pools::{
     DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_PATH, DEFAULT_CHECK_TIMEOUT, DEFAULT_FALL,
     DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_PATH, DEFAULT_LOAD_TIMEOUT, DEFAULT_RISE, DEFAULT_WEIGHT,
@@ -28,7 +34,7 @@ pub use pools::{
 };
 pub use types::{
     AttachMode, BackendConfig, BackendState, CheckKind, Config, Encap, HealthCheck, Interface,
-    LoadSignal, PoolConfig, Prefix, Protocol, Share, StatusCodes, VipConfig,
+    LoadKind, LoadSignal, PoolConfig, Prefix, Protocol, Share, StatusCodes, VipConfig,
 };
 pub use validate::{
     DEFAULT_CONTROL_SOCKET, DEFAULT_METRICS_LISTEN, DEFAULT_PIN_PATH, FLOW_TABLE_RANGE, MTU_RANGE,
@@ -52,7 +58,7 @@ impl Config {
     /// [`ConfigError::Invalid`] listing every problem.
     pub fn load(path: impl AsRef<Path>) -> Result<Loaded, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_text(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -95,5 +101,34 @@ impl Config {
 fn fnv1a_64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Largest config file read, in bytes: a config is kilobytes; this bounds
+/// what a wrong path (`/dev/zero`, a log file) can cost.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads `path` as UTF-8 text of at most [`MAX_CONFIG_BYTES`].
+fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line}, column {column}: not UTF-8"),
+        )
     })
 }

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use serde_saphyr::Location;
 
-use super::raw::{
-    At, CheckKindName, PoolName, RawBackend, RawEncap, RawHealthCheck, RawLoadSignal, RawPool,
-};
+use super::raw::{At, CheckKindName, PoolName, RawBackend, RawEncap, RawHealthCheck, RawPool};
 use super::types::{
-    BackendConfig, CheckKind, HealthCheck, LoadSignal, PoolConfig, Share, StatusCodes, VipConfig,
+    BackendConfig, CheckKind, HealthCheck, PoolConfig, Share, StatusCodes, VipConfig,
 };
 use super::validate::Checker;
 use super::values;
@@ -63,7 +61,7 @@ pub(super) fn pools(
         let load_signal = pool
             .load_signal
             .as_ref()
-            .map(|ls| load_signal(check, ls, &format!("{field}.load_signal")));
+            .map(|ls| super::load::load_signal(check, ls, &format!("{field}.load_signal")));
         let panic_threshold = pool.panic_threshold.as_ref().map_or(Share::ZERO, |raw| {
             let field = format!("{field}.panic_threshold");
             let share = values::share(raw.value);
@@ -284,27 +282,9 @@ fn slow_start(check: &mut Checker, raw: &At<String>, field: &str) -> Duration {
     window
 }
 
-fn load_signal(check: &mut Checker, raw: &At<RawLoadSignal>, field: &str) -> LoadSignal {
-    let at = raw.referenced;
-    let raw = &raw.value;
-    let defaults = (DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_TIMEOUT);
-    let (interval, timeout) = timing(check, (&raw.interval, &raw.timeout), at, field, defaults);
-    let url_path = raw
-        .url_path
-        .as_ref()
-        .map_or(DEFAULT_LOAD_PATH.to_owned(), |p| {
-            url_path(check, p, &format!("{field}.url_path"))
-        });
-    LoadSignal {
-        url_path,
-        interval,
-        timeout,
-    }
-}
-
 /// An interval and a timeout, each above 0, the timeout no longer than the
 /// interval.
-fn timing(
+pub(super) fn timing(
     check: &mut Checker,
     (interval, timeout): (&Option<At<String>>, &Option<At<String>>),
     parent: Location,
@@ -334,7 +314,7 @@ fn timing(
     (interval, timeout)
 }
 
-fn url_path(check: &mut Checker, raw: &At<String>, field: &str) -> String {
+pub(super) fn url_path(check: &mut Checker, raw: &At<String>, field: &str) -> String {
     if !raw.value.starts_with('/') || raw.value.contains(char::is_whitespace) {
         check.error(
             raw.referenced,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use serde_saphyr::Spanned;
 
-use super::types::{AttachMode, BackendState, Protocol};
+use super::types::{AttachMode, BackendState, LoadKind, Protocol};
 use super::values;
 
 /// A scalar with the place it was written.
@@ -102,9 +102,24 @@ pub(super) struct RawHealthCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLoadSignal {
+    pub metric: Option<At<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub kind: LoadKind,
+    pub scale: Option<At<f64>>,
+    pub target: Option<At<f64>>,
+    pub port: Option<At<u16>>,
     pub url_path: Option<At<String>>,
     pub interval: Option<At<String>>,
     pub timeout: Option<At<String>>,
+    pub ewma_alpha: Option<At<f64>>,
+    pub min_weight_factor: Option<At<f64>>,
+    pub max_weight_factor: Option<At<f64>>,
+    pub step: Option<At<f64>>,
+    pub min_interval: Option<At<String>>,
+    pub max_moved_share: Option<At<f64>>,
+    pub grace: Option<At<String>>,
 }
 
 /// `health_check.kind` as written; validation pairs it with `path`.

@@ -133,14 +133,14 @@ impl Protocol {
 }
 
 /// A named set of backends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PoolConfig {
     /// Backends in file order; addresses are unique within the pool.
     pub backends: Vec<BackendConfig>,
     /// Active health check, if any (acted on by a later release).
     pub health_check: Option<HealthCheck>,
-    /// Where backends publish their load, if anywhere (acted on by a later
-    /// release).
+    /// Where backends publish their load, if anywhere: it lowers the
+    /// weights of loaded backends.
     pub load_signal: Option<LoadSignal>,
     /// Panic mode: when the share of the pool's ready backends that pass
     /// their checks falls below this, new flows go to all of them rather
@@ -305,13 +305,57 @@ impl Share {
     }
 }
 
-/// Where a pool's backends publish their load.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Where a pool's backends publish their load, and how it bends their
+/// weights (see `xlb::load` for the formula).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LoadSignal {
+    /// Metric name as exposed, colons included (`vllm:kv_cache_usage_perc`).
+    /// Default `DCGM_FI_DEV_GPU_UTIL`.
+    pub metric: String,
+    /// Labels a sample must have (`gpu: "0"`), or must not have when the
+    /// value starts with `!` (`mode: "!idle"`). Default: none.
+    pub labels: BTreeMap<String, String>,
+    /// How samples become a load. Default `gauge`.
+    pub kind: LoadKind,
+    /// The value (per second for `rate`) that means 100 % load. Default 100.
+    pub scale: f64,
+    /// Load (0..1) above which the weight is lowered. Default 0.7.
+    pub target: f64,
+    /// Port of the metrics endpoint on each backend. Default 9400.
+    pub port: u16,
     /// HTTP path of the load report, starting with `/`.
     pub url_path: String,
     /// Time between reads of one backend.
     pub interval: Duration,
     /// How long a read may take.
     pub timeout: Duration,
+    /// Weight of a new reading in the moving average, in (0, 1]. Default 0.5.
+    pub ewma_alpha: f64,
+    /// Lowest factor on the configured weight, in (0, 1]. Default 0.1.
+    pub min_weight_factor: f64,
+    /// Highest factor on the configured weight, at least the lowest, at
+    /// most 1. Default 1.
+    pub max_weight_factor: f64,
+    /// Smallest factor change that rebuilds the tables. Default 0.1.
+    pub step: f64,
+    /// Shortest time between two weight changes of a pool. Default 5s.
+    pub min_interval: Duration,
+    /// Largest factor change of one backend at one rebuild, which bounds
+    /// the share of table slots one rebuild moves. Default 0.2.
+    pub max_moved_share: f64,
+    /// How long the last good weight holds when readings fail, before the
+    /// configured weight returns. Default 15s.
+    pub grace: Duration,
+}
+
+/// How the matching samples of a load signal become one value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadKind {
+    /// The mean of the matching samples, as read.
+    #[default]
+    Gauge,
+    /// The per-second increase of the sum of the matching samples between
+    /// two reads (for counters like `node_cpu_seconds_total`).
+    Rate,
 }

@@ -61,6 +61,7 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
     let (readers, state) = tokio::sync::watch::channel(daemon.snapshot());
     let _metrics = crate::metrics::start(&daemon.snapshot(), state).await;
     let mut health = daemon.checker().subscribe();
+    let mut load = daemon.load().subscribe();
 
     loop {
         readers.send_replace(daemon.snapshot());
@@ -72,6 +73,9 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
                 daemon.reload();
             }
             Ok(()) = health.changed() => {
+                reapply(&mut daemon);
+            }
+            Ok(()) = load.changed() => {
                 reapply(&mut daemon);
             }
             () = slow_start_step(&daemon) => {
@@ -91,7 +95,8 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the maps again after a health flip or a slow-start step.
+/// Writes the maps again after a health flip, a slow-start step or a
+/// load factor change.
 fn reapply(daemon: &mut Daemon) {
     if let Err(e) = daemon.reapply() {
         error!(error = format!("{e:#}"), "applying a health change failed");

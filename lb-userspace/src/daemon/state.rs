@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::dataplane::from_config::{Startup, desired_state};
 use crate::dataplane::{Dataplane, Health};
 use crate::health::HealthChecker;
+use crate::load::LoadTracker;
 use crate::objects;
 
 use super::overrides::Overrides;
@@ -34,6 +35,8 @@ pub struct Daemon {
     overrides: Overrides,
     // Probes every backend; its view decides `health` and slow-start weights.
     checker: HealthChecker,
+    // Scrapes the load backends report; its view scales their weights.
+    load: LoadTracker,
 }
 
 impl Daemon {
@@ -56,6 +59,7 @@ impl Daemon {
         let pins = startup.pins.clone();
         let mut dataplane = Dataplane::open(pins, objects::XLB, startup.flow_capacity)?;
         let checker = HealthChecker::new(&config);
+        let load = LoadTracker::new(&config);
         let health = match first_apply(&mut dataplane, &checker, &desired, &startup) {
             Ok(health) => health,
             Err(e) => {
@@ -94,6 +98,7 @@ impl Daemon {
             desired,
             overrides: Overrides::default(),
             checker,
+            load,
         };
         daemon.publish();
         systemd::ready();
@@ -110,6 +115,11 @@ impl Daemon {
     /// The health checker, whose view changes drive [`Daemon::reapply`].
     pub fn checker(&self) -> &HealthChecker {
         &self.checker
+    }
+
+    /// The load tracker, whose view changes also drive [`Daemon::reapply`].
+    pub fn load(&self) -> &LoadTracker {
+        &self.load
     }
 
     /// The data plane, for readers (the control socket to come).
@@ -160,6 +170,7 @@ impl Daemon {
             );
         }
         self.checker.update_config(&config);
+        self.load.update_config(&config);
         let changes = self.apply_config(desired)?;
         self.status.config_version = config.version();
         Ok(changes)

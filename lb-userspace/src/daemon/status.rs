@@ -6,6 +6,7 @@
 //! Limitation: a file, because the control socket for xlbctl comes in a
 //! later change; that socket will serve this same structure.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,8 @@ pub struct DaemonStatus {
     pub vips: Vec<VipView>,
     /// Health transitions per backend; filled by the health checker.
     pub health_transitions: Vec<HealthTransitions>,
+    /// Load signal figures per backend; filled by the load tracker.
+    pub load: Vec<LoadRow>,
 }
 
 /// One interface `xlb` is attached to.
@@ -76,6 +79,47 @@ pub struct HealthTransitions {
     pub to_up_total: u64,
     /// Flips from up to down.
     pub to_down_total: u64,
+}
+
+/// What the load signal of one backend shows. Shares are in basis points
+/// (1/10 000) so the status compares exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadRow {
+    /// Pool of the backend.
+    pub pool: String,
+    /// Backend address.
+    pub backend: std::net::IpAddr,
+    /// Smoothed load (10 000 = full); `None` without a good reading.
+    pub load_bp: Option<u32>,
+    /// Factor on the configured weight (10 000 = all of it).
+    pub factor_bp: u32,
+    /// Scrapes by result (`ok`, `timeout`, `missing`...).
+    pub scrapes_total: BTreeMap<String, u64>,
+    /// Times the factor moved.
+    pub weight_changes_total: u64,
+}
+
+/// The load tracker's figures, one row per backend.
+pub fn load_rows(figures: &crate::load::LoadFigures) -> Vec<LoadRow> {
+    let bp = |share: f64| (share.clamp(0.0, 400_000.0) * 10_000.0).round() as u32;
+    let mut rows: BTreeMap<(String, std::net::IpAddr), LoadRow> = BTreeMap::new();
+    for (key, factor) in &figures.factor {
+        let row = LoadRow {
+            pool: key.0.clone(),
+            backend: key.1,
+            load_bp: figures.load.get(key).map(|&load| bp(load)),
+            factor_bp: bp(*factor),
+            scrapes_total: BTreeMap::new(),
+            weight_changes_total: figures.changes_total.get(key).copied().unwrap_or(0),
+        };
+        rows.insert(key.clone(), row);
+    }
+    for ((pool, backend, outcome), total) in &figures.scrapes_total {
+        if let Some(row) = rows.get_mut(&(pool.clone(), *backend)) {
+            row.scrapes_total.insert(outcome.name().to_owned(), *total);
+        }
+    }
+    rows.into_values().collect()
 }
 
 /// How one reload ended.

@@ -35,6 +35,7 @@ pub use policy::{
     PoolMember, RAMP_STEPS, Usable, effective_weight, in_panic, next_ramp_step, ramp_weight,
     usable_backends,
 };
+pub(crate) use probe::connect;
 pub use probe::{BODY_LIMIT, ProbeFailure, ProbeKind, ProbeOutcome, ProbeSpec, probe};
 pub use steer::steer;
 pub use targets::{CheckPlan, check_plans};

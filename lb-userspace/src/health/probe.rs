@@ -132,7 +132,9 @@ pub async fn probe(spec: &ProbeSpec) -> Result<(), ProbeFailure> {
     })
 }
 
-async fn connect(target: SocketAddr) -> Result<TcpStream, ProbeFailure> {
+/// A TCP connection to `target`, its failure classified (refused or
+/// otherwise). Also used by the load signal's scrapes.
+pub(crate) async fn connect(target: SocketAddr) -> Result<TcpStream, ProbeFailure> {
     TcpStream::connect(target).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::ConnectionRefused {
             ProbeFailure::new(ProbeOutcome::Refused, "connection refused")

@@ -6,6 +6,7 @@
 //! sets: VIP names, backend addresses of the config, pools, reasons.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 
 use lb_common::{BACKEND_F_UP, Stat};
 use prometheus_client::encoding::text::encode;
@@ -33,6 +34,7 @@ pub fn render(status: &DaemonStatus, maps: &Maps) -> Result<String, DataplaneErr
     flows(&mut registry, status, maps)?;
     outcomes(&mut registry, maps)?;
     daemon(&mut registry, status);
+    load(&mut registry, status);
 
     let mut text = String::new();
     // Writing into a String cannot fail.
@@ -152,6 +154,53 @@ fn backends(registry: &mut Registry, status: &DaemonStatus) {
             ];
             transitions.get_or_create(&labels).inc_by(count);
         }
+    }
+}
+
+/// What the load signals show: scrapes by result, smoothed load, weight
+/// factor and its moves, per backend of each pool with a signal.
+fn load(registry: &mut Registry, status: &DaemonStatus) {
+    let scrapes = counter_family(
+        registry,
+        "load_scrapes",
+        "Scrapes of a backend's load signal, by result",
+    );
+    let load = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    registry.register(
+        "backend_load_ratio",
+        "Smoothed load a backend reports (1 = full); absent without a good reading",
+        load.clone(),
+    );
+    let factor = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    registry.register(
+        "backend_load_factor_ratio",
+        "Factor the load signal puts on the backend's weight (1 = all of it)",
+        factor.clone(),
+    );
+    let changes = counter_family(
+        registry,
+        "load_weight_changes",
+        "Moves of a backend's load factor",
+    );
+    for row in &status.load {
+        let labels = vec![
+            ("pool", row.pool.clone()),
+            ("backend", row.backend.to_string()),
+        ];
+        for (result, total) in &row.scrapes_total {
+            let mut labels = labels.clone();
+            labels.push(("result", result.clone()));
+            scrapes.get_or_create(&labels).inc_by(*total);
+        }
+        if let Some(bp) = row.load_bp {
+            load.get_or_create(&labels).set(f64::from(bp) / 10_000.0);
+        }
+        factor
+            .get_or_create(&labels)
+            .set(f64::from(row.factor_bp) / 10_000.0);
+        changes
+            .get_or_create(&labels)
+            .inc_by(row.weight_changes_total);
     }
 }
 

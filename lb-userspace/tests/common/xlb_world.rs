@@ -201,9 +201,8 @@ pub fn forwarded_backend(lb: &Lb, frame: &[u8], key: &FlowKey) -> u32 {
     let out = lb.run(frame);
     assert_eq!(out.action, XDP_TX, "flow {key:?} forwarded");
     let dst = outer_dst(&out.frame, 14);
-    
-    lb
-        .backend_addrs
+
+    lb.backend_addrs
         .iter()
         .find(|(_, a)| **a == dst)
         .map(|(id, _)| *id)

@@ -2,13 +2,21 @@
 //! every UDP datagram on [::]:5353 with "backend NAME\n". Sockets are dual
 //! stack, so IPv4 and IPv6 clients both reach it.
 //!
+//! Two paths are different, for load-signal tests: `GET /metrics` answers
+//! Prometheus text as dcgm-exporter, vLLM and node_exporter write it (GPU
+//! utilisation, KV-cache usage, waiting requests, CPU seconds by mode),
+//! and `GET /set-load?gpu=95&kv=0.5&waiting=3&cpu=0.4` sets what it
+//! reports (GPU in percent, KV cache and CPU busy as shares, waiting as a
+//! count; keys left out keep their values).
+//!
 //! Example: `ip netns exec P-b1 xlb-backend --name b1`
 
 use std::convert::Infallible;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -66,9 +74,10 @@ async fn run(args: Args) -> Result<()> {
         args.name, args.http_ports, args.udp_port
     );
 
+    let load = Arc::new(Mutex::new(Load::new(&args.name)));
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(serve_http(listener, reply.clone()));
+        tasks.spawn(serve_http(listener, reply.clone(), Arc::clone(&load)));
     }
     tasks.spawn(serve_udp(udp, reply));
     match tasks.join_next().await {
@@ -95,14 +104,22 @@ fn dual_stack(kind: Type, port: u16) -> Result<Socket> {
     Ok(socket)
 }
 
-async fn serve_http(listener: tokio::net::TcpListener, reply: Bytes) -> Result<()> {
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    reply: Bytes,
+    load: Arc<Mutex<Load>>,
+) -> Result<()> {
     let reply = Arc::new(reply);
     loop {
         let (stream, _) = listener.accept().await.context("accept tcp connection")?;
-        let reply = Arc::clone(&reply);
-        let service = hyper::service::service_fn(move |_request: Request<Incoming>| {
-            let body = Full::new(Bytes::clone(&reply));
-            async move { Ok::<_, Infallible>(Response::new(body)) }
+        let (reply, load) = (Arc::clone(&reply), Arc::clone(&load));
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let body = match request.uri().path() {
+                "/metrics" => Bytes::from(lock(&load).exposition()),
+                "/set-load" => Bytes::from(lock(&load).set(request.uri().query().unwrap_or(""))),
+                _ => Bytes::clone(&reply),
+            };
+            async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
         });
         tokio::spawn(async move {
             // A client that goes away mid-request is not the server's error.
@@ -111,6 +128,105 @@ async fn serve_http(listener: tokio::net::TcpListener, reply: Bytes) -> Result<(
                 .await;
         });
     }
+}
+
+/// What `/metrics` reports; `/set-load` changes it.
+struct Load {
+    name: String,
+    /// GPU utilisation, in percent.
+    gpu_percent: f64,
+    /// KV-cache usage, 0..1.
+    kv_cache: f64,
+    /// Requests waiting.
+    waiting: f64,
+    /// Share of CPU time busy, 0..1.
+    cpu_busy: f64,
+    /// Seconds per (cpu, mode), advanced at each scrape by `cpu_busy`.
+    cpu_seconds: [[f64; 3]; 2],
+    last_scrape: Instant,
+}
+
+/// node_exporter's modes, in `cpu_seconds` order.
+const CPU_MODES: [&str; 3] = ["idle", "system", "user"];
+
+impl Load {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            gpu_percent: 10.0,
+            kv_cache: 0.1,
+            waiting: 0.0,
+            cpu_busy: 0.1,
+            cpu_seconds: [[81_234.5, 1_201.25, 3_502.0], [80_998.0, 1_188.5, 3_611.75]],
+            last_scrape: Instant::now(),
+        }
+    }
+
+    /// Sets the values named in `query` (`gpu=95&kv=0.5`); answers what
+    /// it reports now.
+    fn set(&mut self, query: &str) -> String {
+        for pair in query.split('&') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            match key {
+                "gpu" => self.gpu_percent = value,
+                "kv" => self.kv_cache = value,
+                "waiting" => self.waiting = value,
+                "cpu" => self.cpu_busy = value.clamp(0.0, 1.0),
+                _ => {}
+            }
+        }
+        format!(
+            "gpu={} kv={} waiting={} cpu={}\n",
+            self.gpu_percent, self.kv_cache, self.waiting, self.cpu_busy
+        )
+    }
+
+    /// The three exporters' text, as one body.
+    fn exposition(&mut self) -> String {
+        let elapsed = self.last_scrape.elapsed().as_secs_f64();
+        self.last_scrape = Instant::now();
+        for cpu in &mut self.cpu_seconds {
+            cpu[0] += elapsed * (1.0 - self.cpu_busy);
+            cpu[1] += elapsed * self.cpu_busy * 0.25;
+            cpu[2] += elapsed * self.cpu_busy * 0.75;
+        }
+
+        let (name, vllm) = (&self.name, "engine=\"0\",model_name=\"testbed-model\"");
+        let mut text = format!(
+            "# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).\n\
+             # TYPE DCGM_FI_DEV_GPU_UTIL gauge\n\
+             DCGM_FI_DEV_GPU_UTIL{{gpu=\"0\",UUID=\"GPU-00000000-0000-0000-0000-{name:0>12}\",\
+             device=\"nvidia0\",modelName=\"NVIDIA A100-SXM4-80GB\",Hostname=\"{name}\"}} {}\n\
+             # HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n\
+             # TYPE vllm:kv_cache_usage_perc gauge\n\
+             vllm:kv_cache_usage_perc{{{vllm}}} {}\n\
+             # HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n\
+             # TYPE vllm:num_requests_waiting gauge\n\
+             vllm:num_requests_waiting{{{vllm}}} {}\n\
+             # HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n\
+             # TYPE node_cpu_seconds_total counter\n",
+            self.gpu_percent, self.kv_cache, self.waiting
+        );
+        for (cpu, seconds) in self.cpu_seconds.iter().enumerate() {
+            for (mode, value) in CPU_MODES.iter().zip(seconds) {
+                text.push_str(&format!(
+                    "node_cpu_seconds_total{{cpu=\"{cpu}\",mode=\"{mode}\"}} {value:.2}\n"
+                ));
+            }
+        }
+        text
+    }
+}
+
+/// The load, whatever a panicking request left (plain numbers).
+fn lock(load: &Mutex<Load>) -> std::sync::MutexGuard<'_, Load> {
+    load.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Answers every datagram from the address it was sent to: with direct

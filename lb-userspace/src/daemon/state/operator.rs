@@ -45,12 +45,14 @@ impl Daemon {
         Ok(changes)
     }
 
-    /// Writes `desired` with the overrides laid over it and the health
-    /// view applied (down backends out, slow-start weights, panic mode).
+    /// Writes `desired` with the overrides laid over it, the health view
+    /// applied (down backends out, slow-start weights, panic mode), then
+    /// the load factors.
     fn apply_steered(&mut self, desired: &DesiredState) -> anyhow::Result<usize> {
         let mut steered = self.overrides.overlay(desired);
         let view = self.checker.view();
         self.health = crate::health::steer(&view, &mut steered, std::time::Instant::now());
+        crate::load::steer(&self.load.view(), &mut steered);
         Ok(self.dataplane.apply(&steered, &self.health)?)
     }
 
@@ -58,12 +60,24 @@ impl Daemon {
     pub fn snapshot(&self) -> DaemonStatus {
         let mut status = self.status.clone();
         status.health_transitions = health_transitions(&self.checker.metrics().snapshot());
+        status.load = crate::daemon::status::load_rows(&self.load.metrics().snapshot());
         status.vips = view::build(
             &self.desired,
             &self.overrides,
             self.dataplane.live(),
             &self.health,
         );
+        // The table is built with the load-scaled weight; show that one.
+        let load = self.load.view();
+        for vip in &mut status.vips {
+            for backend in &mut vip.backends {
+                let factor = load.factor(&vip.pool, backend.address);
+                if factor < 1.0 {
+                    backend.effective_weight =
+                        crate::load::scaled_weight(backend.effective_weight, factor);
+                }
+            }
+        }
         status.interfaces = self
             .dataplane
             .attachments()
