@@ -22,6 +22,9 @@ use crate::config::BackendState;
 /// Longest request line accepted, in bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
+/// Most bytes read from one control connection: thousands of requests.
+const MAX_CONNECTION_BYTES: u64 = 4 << 20;
+
 /// What xlbctl asks of xlbd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -207,26 +210,26 @@ async fn serve(stream: UnixStream, sender: mpsc::Sender<Incoming>) {
         }
     };
     let (read, mut write) = stream.into_split();
-    // The socket is 0600 already; the check also holds where an operator
-    // loosened the mode or the directory is shared.
-    if peer.uid != 0 {
-        warn!(uid = peer.uid, pid = ?peer.pid, "control socket: peer is not root; closing");
-        let refusal = Response::failed("permission denied: only root may steer xlbd");
-        let mut text = serde_json::to_string(&refusal).unwrap_or_default();
-        text.push('\n');
-        let _ = write.write_all(text.as_bytes()).await;
-        return;
-    }
+    // Bounds what one peer can make xlbd buffer, however long its lines.
+    let read = tokio::io::AsyncReadExt::take(read, MAX_CONNECTION_BYTES);
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        // The socket is 0600 already; the check also holds where an operator
+        // loosened the mode or the directory is shared. The request is read
+        // first so the peer's write does not fail before it hears why.
+        let refused = peer.uid != 0;
         let response = match serde_json::from_str::<Request>(&line) {
+            _ if refused => {
+                warn!(uid = peer.uid, pid = ?peer.pid, "control socket: peer is not root");
+                Response::failed("permission denied: only root may steer xlbd")
+            }
             _ if line.len() > MAX_REQUEST_BYTES => Response::failed("request too long"),
             Ok(request) => ask(&sender, request, peer).await,
             Err(error) => Response::failed(format!("bad request: {error}")),
         };
         let mut text = serde_json::to_string(&response).unwrap_or_default();
         text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() {
+        if write.write_all(text.as_bytes()).await.is_err() || refused {
             break;
         }
     }
