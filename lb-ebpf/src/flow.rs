@@ -1,14 +1,16 @@
 //! Step 3: chooses the backend: the tracked flow's, or the Maglev table's.
 //!
 //! A tracked flow keeps its backend across table changes unless that
-//! backend is down, or the packet is a new SYN and the backend has left the
-//! table (draining). Fragments are not tracked: they are hashed on their
-//! addresses, statelessly, so every fragment of a datagram meets the same
-//! slot.
+//! backend is down. A TCP SYN without ACK starts a new connection, even on
+//! a 5-tuple still in the table (clients reuse ports), so it follows the
+//! live table: a draining backend gets no new connection, and a weight
+//! change reaches reused tuples too. Fragments are not tracked: they are
+//! hashed on their addresses, statelessly, so every fragment of a datagram
+//! meets the same slot.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use lb_common::{
-    BACKEND_F_IN_TABLE, BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey,
+    BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey,
     MAX_TABLE_SIZE, Stat, Vip, flow_hash, hash::HashInput,
 };
 
@@ -61,18 +63,16 @@ pub fn peek_backend(key: &FlowKey, vip: &Vip, input: HashInput) -> Result<Choice
     maglev_choice(vip, hash, false)
 }
 
-/// Keeps the tracked backend, or re-steers the entry when it may not stay.
+/// Keeps the tracked backend, or re-steers the entry: for a SYN, or when
+/// the backend is down or serves another VIP now.
 #[inline(always)]
 fn tracked_choice(flow: *mut Flow, vip: &Vip, hash: u32, syn: bool) -> Result<Choice, Stat> {
     // SAFETY: `flow` points at a live `FLOWS` value; this CPU is its only
     // writer for this packet, and racing writers store whole valid flows.
     let id = unsafe { (*flow).backend_id };
-    if let Some(backend) = tracked_backend(id, vip) {
-        let drained = backend.flags & BACKEND_F_IN_TABLE == 0;
-        if !(syn && drained) {
-            touch(flow);
-            return Ok(choice(id, backend, hash, false));
-        }
+    if !syn && let Some(backend) = tracked_backend(id, vip) {
+        touch(flow);
+        return Ok(choice(id, backend, hash, false));
     }
     let picked = maglev_choice(vip, hash, false)?;
     // SAFETY: as above.

@@ -119,6 +119,29 @@ fn draining_backend_keeps_its_flow_but_a_new_syn_is_scheduled_afresh() {
 }
 
 #[test]
+fn a_syn_on_a_reused_tuple_follows_the_live_table() {
+    // Clients reuse ports: a SYN on a tuple still in FLOWS is a new
+    // connection and must see a weight change like any other.
+    let mut lb = standard_lb();
+    let vip = V4_TCP;
+    let (key, syn, ack) = client_flow_v4(&vip, 40_005);
+    let first = forwarded_backend(&lb, &syn, &key);
+    let other = other_backend(&vip, first);
+    lb.swap_table(&vip, vec![other; TABLE_SIZE_USIZE]);
+
+    assert_eq!(
+        forwarded_backend(&lb, &ack, &key),
+        first,
+        "the established flow stays: its backend is still up, flags unchanged"
+    );
+    assert_eq!(
+        forwarded_backend(&lb, &syn, &key),
+        other,
+        "the new connection on the same tuple follows the live table"
+    );
+}
+
+#[test]
 fn icmp_frag_needed_about_a_vip_flow_reaches_that_flows_backend() {
     let mut lb = standard_lb();
     let vip = V4_TCP;

@@ -126,9 +126,6 @@ fn run(args: &Args) -> Result<()> {
     weights = show::pool_weights(&parse(&yaml, &origin)?, &vip.pool);
     let fourth = measure(&testbed, target, args.requests)?;
     show::share_table(&fourth, &weights);
-    println!("  (a new connection that reuses the 5-tuple of an earlier, still tracked one");
-    println!("  keeps that one's backend, so shares lag the weights by a few points here,");
-    println!("  where one client address makes every connection of the run)");
 
     summary(&xlbd, &during, &[&first, &second, &fourth]);
     show::heading("Tearing down");
