@@ -3,6 +3,8 @@
 //!
 //! The inner packet is not touched: the frame only grows at the front.
 
+use core::mem::MaybeUninit;
+
 use aya_ebpf::{
     bindings::{BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup},
     helpers::{bpf_fib_lookup as fib_lookup, bpf_xdp_adjust_head},
@@ -16,6 +18,7 @@ use crate::{
     csum,
     flow::Choice,
     l2::{L2Header, read_l2, write_l2},
+    mem::zero_in_place,
     net::{ETH_P_IPV4, ETH_P_IPV6, IPV4_HLEN, IPV6_HLEN, view_mut},
     parse::Packet,
 };
@@ -79,7 +82,8 @@ fn next_hop_macs(
 ) -> Result<([u8; 6], [u8; 6]), Stat> {
     // SAFETY: `bpf_fib_lookup` is plain old data; all zeroes is its
     // "nothing set" state.
-    let mut params: bpf_fib_lookup = unsafe { core::mem::zeroed() };
+    let mut slot = MaybeUninit::<FibParams>::uninit();
+    let params = &mut unsafe { zero_in_place(&mut slot) }.0;
     params.family = backend.family;
     params.ifindex = ctx.ingress_ifindex() as u32;
     let a = &backend.addr;
@@ -96,7 +100,7 @@ fn next_hop_macs(
     let rc = unsafe {
         fib_lookup(
             ctx.ctx.cast(),
-            &mut params,
+            params,
             size_of::<bpf_fib_lookup>() as i32,
             0,
         )
@@ -109,6 +113,10 @@ fn next_hop_macs(
     }
     Err(Stat::DropNoRoute)
 }
+
+/// `bpf_fib_lookup` aligned for [`zero_in_place`].
+#[repr(C, align(8))]
+struct FibParams(bpf_fib_lookup);
 
 /// Makes room for `bytes` more at the front of the frame.
 #[inline(always)]

@@ -10,8 +10,8 @@
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use lb_common::{
-    BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey,
-    MAX_TABLE_SIZE, Stat, Vip, flow_hash, hash::HashInput,
+    BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey, MAX_TABLE_SIZE, Stat, Vip,
+    flow_hash, hash::HashInput,
 };
 
 use crate::maps::{BACKENDS, FLOWS, MAGLEV};

@@ -6,6 +6,7 @@ pub mod flow;
 pub mod icmp;
 pub mod l2;
 pub mod maps;
+pub mod mem;
 pub mod net;
 pub mod parse;
 pub mod vip;

@@ -2,7 +2,12 @@
 //! extension headers) and the start of TCP, UDP or ICMP into a [`Packet`].
 //!
 //! Parsing never decides whether a broken packet is dropped: it records the
-//! fault, and the VIP step drops it only if it is addressed to a VIP.
+//! fault, and the VIP step drops it only if it is addressed to a VIP. It
+//! does pass TCP and UDP to addresses without a VIP as soon as their
+//! addresses are read, before the L4 header (one `VIPS` lookup instead of
+//! the service step's two).
+
+use core::mem::MaybeUninit;
 
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
@@ -10,7 +15,7 @@ use lb_common::{
     PROTO_TCP, PROTO_UDP, Stat,
 };
 
-use crate::net::*;
+use crate::{mem::zero_in_place, net::*, vip::may_be_vip_traffic};
 
 /// TCP flag bits in byte 13 of the header.
 const TCP_SYN: u8 = 0x02;
@@ -18,7 +23,7 @@ const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 
 /// What the parse step learnt about a frame.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Packet {
     /// Bytes of Ethernet header and tags: where the IP header starts.
     pub l2_len: usize,
@@ -39,6 +44,17 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// Makes `slot` a packet with nothing learnt yet: zero offsets, an
+    /// all-zero key, no flags and no fault.
+    #[inline(always)]
+    pub fn empty(slot: &mut MaybeUninit<Packet>) -> &mut Packet {
+        // SAFETY: zero is valid for every field: integers, byte arrays,
+        // `false`, and `Some(Stat::PassNotIp)` (replaced next).
+        let pkt = unsafe { zero_in_place(slot) };
+        pkt.fault = None;
+        pkt
+    }
+
     /// True for ICMP (IPv4) or ICMPv6 (IPv6).
     #[inline(always)]
     pub fn is_icmp(&self) -> bool {
@@ -62,6 +78,9 @@ pub fn parse_packet(ctx: &XdpContext, pkt: &mut Packet) -> Result<(), Stat> {
         ETH_P_IPV4 => parse_ipv4(ctx, pkt)?,
         ETH_P_IPV6 => parse_ipv6(ctx, pkt)?,
         _ => return Err(Stat::PassNotIp),
+    }
+    if !may_be_vip_traffic(&pkt.key) {
+        return Err(Stat::PassNotVip);
     }
     if pkt.fault.is_none() && !pkt.fragment {
         parse_l4(ctx, pkt)?;

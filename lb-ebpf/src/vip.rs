@@ -9,7 +9,9 @@ use lb_common::{
     VIP_KIND_ADDRESS, VIP_KIND_SERVICE, Vip, VipKey, hash::HashInput,
 };
 
-use crate::{maps::VIPS, parse::Packet};
+use core::mem::MaybeUninit;
+
+use crate::{maps::VIPS, mem::zero_in_place, parse::Packet};
 
 /// Finds the VIP of `pkt` and how to hash its flow; `Err` is the outcome
 /// for packets not served (passed, or dropped when broken VIP traffic).
@@ -32,19 +34,14 @@ pub fn find_vip(pkt: &Packet) -> Result<(Vip, HashInput), Stat> {
 /// The service for the client-to-VIP tuple `key`: exact port, then port 0.
 #[inline(always)]
 pub fn service_vip(key: &FlowKey) -> Option<Vip> {
-    let mut vip_key = VipKey {
-        addr: key.dst,
-        port_be: key.dport_be,
-        proto: key.proto,
-        family: key.family,
-        kind: VIP_KIND_SERVICE,
-        _pad: [0; 3],
-    };
-    if let Some(vip) = lookup(&vip_key) {
+    let mut slot = MaybeUninit::uninit();
+    let vip_key = vip_key(&mut slot, key, key.proto, VIP_KIND_SERVICE);
+    vip_key.port_be = key.dport_be;
+    if let Some(vip) = lookup(vip_key) {
         return Some(vip);
     }
     vip_key.port_be = 0;
-    lookup(&vip_key)
+    lookup(vip_key)
 }
 
 /// How a VIP's flows are hashed to its Maglev table.
@@ -63,6 +60,18 @@ pub fn is_vip_address(key: &FlowKey) -> bool {
     address_vip(key, PROTO_TCP).is_some() || address_vip(key, PROTO_UDP).is_some()
 }
 
+/// False when `key` is TCP or UDP to an address without a VIP of that
+/// protocol: such a packet is passed whatever its ports, fragment bits or
+/// faults, since user space writes an address key for every (address,
+/// protocol) with a service. One lookup, before the L4 header is read.
+#[inline(always)]
+pub fn may_be_vip_traffic(key: &FlowKey) -> bool {
+    match key.proto {
+        PROTO_TCP | PROTO_UDP => address_vip(key, key.proto).is_some(),
+        _ => true,
+    }
+}
+
 /// A broken packet is dropped for `fault` if it is VIP traffic, else
 /// passed. Its protocol is trusted only when it is TCP or UDP.
 #[inline(always)]
@@ -77,14 +86,29 @@ fn broken_packet_outcome(key: &FlowKey, fault: Stat) -> Stat {
 /// The address key's VIP for `key.dst` and `proto`.
 #[inline(always)]
 fn address_vip(key: &FlowKey, proto: u8) -> Option<Vip> {
-    lookup(&VipKey {
-        addr: key.dst,
-        port_be: 0,
-        proto,
-        family: key.family,
-        kind: VIP_KIND_ADDRESS,
-        _pad: [0; 3],
-    })
+    let mut slot = MaybeUninit::uninit();
+    lookup(vip_key(&mut slot, key, proto, VIP_KIND_ADDRESS))
+}
+
+/// A `VipKey` aligned for [`zero_in_place`].
+#[repr(C, align(8))]
+struct AlignedVipKey(VipKey);
+
+/// Makes `slot` the port-0 key of `kind` for `key.dst` and `proto`.
+#[inline(always)]
+fn vip_key<'a>(
+    slot: &'a mut MaybeUninit<AlignedVipKey>,
+    key: &FlowKey,
+    proto: u8,
+    kind: u8,
+) -> &'a mut VipKey {
+    // SAFETY: `VipKey` is plain data; zero is its padding's only value.
+    let vip_key = &mut unsafe { zero_in_place(slot) }.0;
+    vip_key.addr = key.dst;
+    vip_key.proto = proto;
+    vip_key.family = key.family;
+    vip_key.kind = kind;
+    vip_key
 }
 
 #[inline(always)]

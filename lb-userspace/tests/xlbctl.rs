@@ -348,7 +348,10 @@ fn a_peer_that_is_not_root_is_refused_on_the_control_socket() {
     // Loosen the socket's mode so that xlbd's own peer check is what refuses,
     // once xlbd has set its own (it binds, then sets 0600).
     let mode = || std::fs::metadata(bed.socket_path()).map(|m| m.permissions().mode() & 0o777);
-    assert!(xlbctl_bed::wait_for(|| mode().is_ok_and(|m| m == 0o600)), "socket mode set");
+    assert!(
+        xlbctl_bed::wait_for(|| mode().is_ok_and(|m| m == 0o600)),
+        "socket mode set"
+    );
     std::fs::set_permissions(bed.socket_path(), std::fs::Permissions::from_mode(0o666))
         .expect("chmod the control socket");
 

@@ -8,6 +8,8 @@
 #![no_std]
 #![no_main]
 
+use core::mem::MaybeUninit;
+
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use lb_common::{Stat, Vip};
 use lb_ebpf::{
@@ -31,20 +33,22 @@ pub fn xlb(ctx: XdpContext) -> u32 {
 /// The steps; both arms carry the outcome to count.
 #[inline(always)]
 fn try_xlb(ctx: &XdpContext) -> Result<Stat, Stat> {
-    let mut pkt = Packet::default();
-    parse_packet(ctx, &mut pkt)?;
+    let mut slot = MaybeUninit::uninit();
+    let pkt = Packet::empty(&mut slot);
+    parse_packet(ctx, pkt)?;
+    let pkt = &*pkt;
 
     let (vip, choice, sent) = if pkt.is_icmp() && pkt.fault.is_none() && !pkt.fragment {
-        let (vip, choice) = icmp::steered_flow(ctx, &pkt)?;
+        let (vip, choice) = icmp::steered_flow(ctx, pkt)?;
         (vip, choice, Stat::TxIcmpSteered)
     } else {
-        let (vip, input) = find_vip(&pkt)?;
+        let (vip, input) = find_vip(pkt)?;
         let track = !pkt.fragment;
         let choice = flow::select_backend(&pkt.key, &vip, input, pkt.tcp_syn, track)?;
         (vip, choice, Stat::TxForwarded)
     };
 
-    forward(ctx, &pkt, &vip, &choice, sent)
+    forward(ctx, pkt, &vip, &choice, sent)
 }
 
 /// Encapsulates to the chosen backend and counts the traffic, or answers a
