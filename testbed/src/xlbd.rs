@@ -80,6 +80,11 @@ impl Xlbd {
         &self.config_path
     }
 
+    /// The status file xlbd writes (xlbctl's `--status-file`).
+    pub fn status_path(&self) -> &Path {
+        &self.status_path
+    }
+
     /// The status xlbd last wrote.
     ///
     /// # Errors

@@ -59,7 +59,11 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
     // The readers: xlbctl's mutations and the Prometheus endpoint.
     let mut control = control::start(&daemon.snapshot());
     let (readers, state) = tokio::sync::watch::channel(daemon.snapshot());
-    let _metrics = crate::metrics::start(&daemon.snapshot(), state).await;
+    let sources = crate::metrics::Sources {
+        health: daemon.checker().metrics(),
+        load: daemon.load().metrics(),
+    };
+    let _metrics = crate::metrics::start(&daemon.snapshot(), state, sources).await;
     let mut health = daemon.checker().subscribe();
     let mut load = daemon.load().subscribe();
 

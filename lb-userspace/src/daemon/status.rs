@@ -55,6 +55,8 @@ pub struct DaemonStatus {
     pub health_transitions: Vec<HealthTransitions>,
     /// Load signal figures per backend; filled by the load tracker.
     pub load: Vec<LoadRow>,
+    /// Maglev table swaps by VIP name since this xlbd started.
+    pub tables: BTreeMap<String, crate::dataplane::TableSwaps>,
 }
 
 /// One interface `xlb` is attached to.

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use lb_common::maps::{BACKENDS, SETTINGS, VIPS};
 use lb_common::{BACKEND_F_IN_TABLE, BACKEND_F_UP, Backend, Settings, Vip, VipKey};
+use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::DataplaneError;
@@ -20,8 +21,20 @@ use super::live::{Live, LiveBackend, LiveVip, map_error, write_table};
 use super::maps::Maps;
 use super::plan::{Plan, PlannedBackend, address_keys, plan};
 
+/// Maglev table swaps of one VIP since this xlbd started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSwaps {
+    /// Rebuilt tables swapped in (the first write of a VIP is not one).
+    pub swaps_total: u64,
+    /// Slots that named another backend after a swap than before, summed.
+    pub slots_moved_total: u64,
+}
+
+/// Table swaps by VIP name, kept by the owner of the maps across applies.
+pub type TableChurn = BTreeMap<String, TableSwaps>;
+
 /// Makes the maps hold `desired`, and returns how many changes it wrote
-/// (0 when the maps already matched).
+/// (0 when the maps already matched). Table swaps are added to `churn`.
 ///
 /// # Errors
 ///
@@ -33,9 +46,11 @@ pub fn apply(
     live: &mut Live,
     desired: &DesiredState,
     health: &Health,
+    churn: &mut TableChurn,
 ) -> Result<usize, DataplaneError> {
     let plan = plan(desired, live, health)?;
-    let result = execute(maps, live, plan, &desired.settings);
+    churn.retain(|name, _| plan.vips.values().any(|vip| vip.name == *name));
+    let result = execute(maps, live, plan, &desired.settings, churn);
     if result.is_err()
         && let Ok(fresh) = Live::read(maps)
     {
@@ -49,6 +64,7 @@ fn execute(
     live: &mut Live,
     plan: Plan,
     settings: &Settings,
+    churn: &mut TableChurn,
 ) -> Result<usize, DataplaneError> {
     let mut ids = plan.ids.clone();
     let names: BTreeMap<u32, &str> = plan
@@ -82,14 +98,20 @@ fn execute(
             write_table(maps, planned.id, half, &planned.table)?;
             value.table_half = half;
             value.table_size = planned.table_size;
+            let swaps = churn.entry(planned.name.clone()).or_default();
             match old {
                 None => info!(vip = planned.name, id = planned.id, "vip added"),
-                Some(old) => info!(
-                    vip = planned.name,
-                    slots_moved = slots_moved(&old.table, &planned.table),
-                    table_half = half,
-                    "maglev table swapped"
-                ),
+                Some(old) => {
+                    let moved = slots_moved(&old.table, &planned.table);
+                    swaps.swaps_total += 1;
+                    swaps.slots_moved_total += moved as u64;
+                    info!(
+                        vip = planned.name,
+                        slots_moved = moved,
+                        table_half = half,
+                        "maglev table swapped"
+                    );
+                }
             }
         }
         value.flags = planned.flags;

@@ -23,7 +23,7 @@ use aya::programs::Xdp;
 use lb_common::maps::PROG_XLB;
 use tracing::info;
 
-pub use apply::slots_moved;
+pub use apply::{TableChurn, TableSwaps, slots_moved};
 pub use attach::Attachment;
 pub use desired::{AdminState, DesiredBackend, DesiredState, DesiredVip, Health};
 pub use error::{DataplaneError, XdpAttachMode};
@@ -40,6 +40,8 @@ pub struct Dataplane {
     maps: Maps,
     live: Live,
     attachments: Vec<Attachment>,
+    /// Table swaps by VIP since this process opened the maps.
+    churn: TableChurn,
     // Whether the maps were pinned before `open`.
     adopted: bool,
 }
@@ -81,6 +83,7 @@ impl Dataplane {
             maps,
             live,
             attachments: Vec::new(),
+            churn: TableChurn::new(),
             adopted: adopting,
         })
     }
@@ -137,7 +140,18 @@ impl Dataplane {
         desired: &DesiredState,
         health: &Health,
     ) -> Result<usize, DataplaneError> {
-        apply::apply(&mut self.maps, &mut self.live, desired, health)
+        apply::apply(
+            &mut self.maps,
+            &mut self.live,
+            desired,
+            health,
+            &mut self.churn,
+        )
+    }
+
+    /// Maglev table swaps by VIP name since this process opened the maps.
+    pub fn churn(&self) -> &TableChurn {
+        &self.churn
     }
 
     /// The maps, for reading counters and flows.

@@ -288,8 +288,9 @@ async fn probe_loop(shared: Arc<Shared>, key: Key, generation: u64, plan: CheckP
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        let started = Instant::now();
         let result = probe(&plan.probe).await;
-        shared.record(&key, generation, result);
+        shared.record(&key, generation, result, started.elapsed());
     }
 }
 
@@ -301,7 +302,13 @@ impl Shared {
 
     /// Counts one probe result of `key` and publishes a flip if it caused
     /// one. Results of a replaced task are dropped.
-    fn record(&self, key: &Key, generation: u64, result: Result<(), ProbeFailure>) {
+    fn record(
+        &self,
+        key: &Key,
+        generation: u64,
+        result: Result<(), ProbeFailure>,
+        took: std::time::Duration,
+    ) {
         let mut state = self.lock();
         let Some(entry) = state.entries.get_mut(key) else {
             return;
@@ -312,7 +319,7 @@ impl Shared {
         let outcome = result
             .as_ref()
             .map_or_else(|f| f.outcome, |()| ProbeOutcome::Ok);
-        self.metrics.count_probe(&key.0, key.1, outcome);
+        self.metrics.count_probe(&key.0, key.1, outcome, took);
         if let Err(failure) = &result {
             trace!(pool = %key.0, backend = %key.1, %failure, "probe failed");
         }

@@ -3,14 +3,41 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use super::probe::ProbeOutcome;
 use super::tracker::HealthState;
 
+/// Labels of the probe-duration histogram: the pool only, so the series
+/// stay few however many backends a pool has.
+pub type PoolLabel = Vec<(&'static str, String)>;
+
+/// `xlb_health_probe_duration_seconds{pool}`, ready to register.
+pub type ProbeDurations = Family<PoolLabel, Histogram, fn() -> Histogram>;
+
 /// The checker's counters, shared with whoever exports them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HealthMetrics {
     counts: Mutex<HealthCounts>,
+    durations: ProbeDurations,
+}
+
+impl Default for HealthMetrics {
+    fn default() -> Self {
+        Self {
+            counts: Mutex::default(),
+            durations: Family::new_with_constructor(probe_histogram),
+        }
+    }
+}
+
+/// Buckets from 0.5 ms to about 4 s, doubling: a loopback connect takes
+/// well under a millisecond, a timeout is at most the check interval.
+fn probe_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
 }
 
 /// A copy of the counters at one moment. Labels are bounded: configured
@@ -39,9 +66,24 @@ impl HealthMetrics {
         self.lock().probes_total.get(&key).copied().unwrap_or(0)
     }
 
-    pub(super) fn count_probe(&self, pool: &str, addr: IpAddr, outcome: ProbeOutcome) {
+    /// The probe-duration histogram, shared: registering a clone exports
+    /// the live values.
+    pub fn durations(&self) -> ProbeDurations {
+        self.durations.clone()
+    }
+
+    pub(super) fn count_probe(
+        &self,
+        pool: &str,
+        addr: IpAddr,
+        outcome: ProbeOutcome,
+        took: Duration,
+    ) {
         let key = (pool.to_owned(), addr, outcome);
         *self.lock().probes_total.entry(key).or_default() += 1;
+        self.durations
+            .get_or_create(&vec![("pool", pool.to_owned())])
+            .observe(took.as_secs_f64());
     }
 
     pub(super) fn count_transition(&self, pool: &str, addr: IpAddr, to: HealthState) {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use super::scrape::ScrapeOutcome;
 
@@ -25,6 +26,9 @@ pub struct LoadFigures {
     pub factor: BTreeMap<(String, IpAddr), f64>,
     /// `xlb_load_weight_changes_total{pool, backend}`.
     pub changes_total: BTreeMap<(String, IpAddr), u64>,
+    /// When the last good reading came, for
+    /// `xlb_backend_load_age_seconds{pool, backend}`.
+    pub last_good: BTreeMap<(String, IpAddr), Instant>,
 }
 
 impl LoadMetrics {
@@ -50,6 +54,9 @@ impl LoadMetrics {
             .scrapes_total
             .entry((key.0.clone(), key.1, outcome))
             .or_default() += 1;
+        if outcome == ScrapeOutcome::Ok {
+            figures.last_good.insert(key.clone(), Instant::now());
+        }
         match load {
             Some(load) => figures.load.insert(key.clone(), load),
             None => figures.load.remove(key),
@@ -69,6 +76,7 @@ impl LoadMetrics {
         let mut figures = self.lock();
         figures.load.retain(|key, _| keep(key));
         figures.factor.retain(|key, _| keep(key));
+        figures.last_good.retain(|key, _| keep(key));
     }
 
     fn lock(&self) -> MutexGuard<'_, LoadFigures> {

@@ -6,7 +6,6 @@
 //! sets: VIP names, backend addresses of the config, pools, reasons.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 
 use lb_common::{BACKEND_F_UP, Stat};
 use prometheus_client::encoding::text::encode;
@@ -19,22 +18,31 @@ use crate::config::BackendState;
 use crate::daemon::DaemonStatus;
 use crate::dataplane::{DataplaneError, Maps, counters};
 
+use super::Sources;
+use super::signals;
+
 /// A label set: (name, value) pairs.
-type Labels = Vec<(&'static str, String)>;
+pub(super) type Labels = Vec<(&'static str, String)>;
 
 /// Renders every family as OpenMetrics text.
 ///
 /// # Errors
 ///
 /// When a map cannot be read.
-pub fn render(status: &DaemonStatus, maps: &Maps) -> Result<String, DataplaneError> {
+pub fn render(
+    status: &DaemonStatus,
+    maps: &Maps,
+    sources: &Sources,
+) -> Result<String, DataplaneError> {
     let mut registry = Registry::with_prefix("xlb");
     traffic(&mut registry, status, maps)?;
     backends(&mut registry, status);
     flows(&mut registry, status, maps)?;
     outcomes(&mut registry, maps)?;
     daemon(&mut registry, status);
-    load(&mut registry, status);
+    tables(&mut registry, status);
+    signals::health(&mut registry, &sources.health);
+    signals::load(&mut registry, &sources.load);
 
     let mut text = String::new();
     // Writing into a String cannot fail.
@@ -42,13 +50,21 @@ pub fn render(status: &DaemonStatus, maps: &Maps) -> Result<String, DataplaneErr
     Ok(text)
 }
 
-fn counter_family(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
+pub(super) fn counter_family(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> Family<Labels, Counter> {
     let family = Family::<Labels, Counter>::default();
     registry.register(name, help, family.clone());
     family
 }
 
-fn gauge_family(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge> {
+pub(super) fn gauge_family(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> Family<Labels, Gauge> {
     let family = Family::<Labels, Gauge>::default();
     registry.register(name, help, family.clone());
     family
@@ -157,53 +173,6 @@ fn backends(registry: &mut Registry, status: &DaemonStatus) {
     }
 }
 
-/// What the load signals show: scrapes by result, smoothed load, weight
-/// factor and its moves, per backend of each pool with a signal.
-fn load(registry: &mut Registry, status: &DaemonStatus) {
-    let scrapes = counter_family(
-        registry,
-        "load_scrapes",
-        "Scrapes of a backend's load signal, by result",
-    );
-    let load = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    registry.register(
-        "backend_load_ratio",
-        "Smoothed load a backend reports (1 = full); absent without a good reading",
-        load.clone(),
-    );
-    let factor = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    registry.register(
-        "backend_load_factor_ratio",
-        "Factor the load signal puts on the backend's weight (1 = all of it)",
-        factor.clone(),
-    );
-    let changes = counter_family(
-        registry,
-        "load_weight_changes",
-        "Moves of a backend's load factor",
-    );
-    for row in &status.load {
-        let labels = vec![
-            ("pool", row.pool.clone()),
-            ("backend", row.backend.to_string()),
-        ];
-        for (result, total) in &row.scrapes_total {
-            let mut labels = labels.clone();
-            labels.push(("result", result.clone()));
-            scrapes.get_or_create(&labels).inc_by(*total);
-        }
-        if let Some(bp) = row.load_bp {
-            load.get_or_create(&labels).set(f64::from(bp) / 10_000.0);
-        }
-        factor
-            .get_or_create(&labels)
-            .set(f64::from(row.factor_bp) / 10_000.0);
-        changes
-            .get_or_create(&labels)
-            .inc_by(row.weight_changes_total);
-    }
-}
-
 /// Tracked flows per VIP and per backend, from one walk of `FLOWS`.
 fn flows(
     registry: &mut Registry,
@@ -289,6 +258,25 @@ fn daemon(registry: &mut Registry, status: &DaemonStatus) {
         ("config_version", status.config_version.clone()),
     ];
     info.get_or_create(&labels).set(1);
+}
+
+/// Maglev table swaps and the slots they moved, per VIP.
+fn tables(registry: &mut Registry, status: &DaemonStatus) {
+    let swaps = counter_family(
+        registry,
+        "maglev_table_swaps",
+        "Rebuilt Maglev tables swapped in for a VIP since xlbd started",
+    );
+    let moved = counter_family(
+        registry,
+        "maglev_slots_moved",
+        "Table slots that changed backend in those swaps",
+    );
+    for (vip, row) in &status.tables {
+        let labels = vec![("vip", vip.clone())];
+        swaps.get_or_create(&labels).inc_by(row.swaps_total);
+        moved.get_or_create(&labels).inc_by(row.slots_moved_total);
+    }
 }
 
 fn backend_labels(vip: &str, backend: std::net::IpAddr) -> Labels {

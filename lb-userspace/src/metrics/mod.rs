@@ -8,6 +8,7 @@
 //! takes a while.
 
 mod families;
+mod signals;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,6 +27,18 @@ pub use families::{render, state_label};
 
 use crate::daemon::DaemonStatus;
 use crate::dataplane::{DataplaneError, Maps, PinDir};
+use crate::health::HealthMetrics;
+use crate::load::LoadMetrics;
+
+/// What a scrape reads live, beside the status the daemon publishes on its
+/// events: counters that move on every probe and scrape.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// The health checker's probe counts, durations and panic state.
+    pub health: Arc<HealthMetrics>,
+    /// The load tracker's scrapes, readings and factors.
+    pub load: Arc<LoadMetrics>,
+}
 
 /// Content type of OpenMetrics text, which Prometheus scrapes natively.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -48,11 +61,12 @@ impl MetricsServer {
         address: SocketAddr,
         pins: &PinDir,
         status: watch::Receiver<DaemonStatus>,
+        sources: Sources,
     ) -> anyhow::Result<Self> {
         let maps = Arc::new(Maps::open_pinned(pins)?);
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, maps, status));
+        let task = tokio::spawn(serve(listener, maps, status, sources));
         Ok(Self { task, address })
     }
 
@@ -68,7 +82,12 @@ impl Drop for MetricsServer {
     }
 }
 
-async fn serve(listener: TcpListener, maps: Arc<Maps>, status: watch::Receiver<DaemonStatus>) {
+async fn serve(
+    listener: TcpListener,
+    maps: Arc<Maps>,
+    status: watch::Receiver<DaemonStatus>,
+    sources: Sources,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -78,10 +97,10 @@ async fn serve(listener: TcpListener, maps: Arc<Maps>, status: watch::Receiver<D
                 continue;
             }
         };
-        let (maps, status) = (maps.clone(), status.clone());
+        let (maps, status, sources) = (maps.clone(), status.clone(), sources.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                answer(request, maps.clone(), status.clone())
+                answer(request, maps.clone(), status.clone(), sources.clone())
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -96,6 +115,7 @@ async fn answer(
     request: Request<Incoming>,
     maps: Arc<Maps>,
     status: watch::Receiver<DaemonStatus>,
+    sources: Sources,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET || request.uri().path() != "/metrics" {
         return Ok(reply(
@@ -105,7 +125,7 @@ async fn answer(
         ));
     }
     let status = status.borrow().clone();
-    let rendered = tokio::task::spawn_blocking(move || render(&status, &maps)).await;
+    let rendered = tokio::task::spawn_blocking(move || render(&status, &maps, &sources)).await;
     Ok(match rendered {
         Ok(Ok(text)) => reply(StatusCode::OK, OPENMETRICS, text),
         Ok(Err(error)) => failure(&error),
@@ -142,6 +162,7 @@ fn reply(code: StatusCode, content_type: &'static str, body: String) -> Response
 pub async fn start(
     status: &DaemonStatus,
     state: watch::Receiver<DaemonStatus>,
+    sources: Sources,
 ) -> Option<MetricsServer> {
     let listen = status.metrics_listen.as_deref()?;
     let address: SocketAddr = match listen.parse() {
@@ -151,7 +172,7 @@ pub async fn start(
             return None;
         }
     };
-    match MetricsServer::start(address, &PinDir::new(&status.pin_path), state).await {
+    match MetricsServer::start(address, &PinDir::new(&status.pin_path), state, sources).await {
         Ok(server) => {
             tracing::info!(listen = %server.address(), "metrics endpoint listening");
             Some(server)

@@ -61,6 +61,7 @@ impl Daemon {
         let mut status = self.status.clone();
         status.health_transitions = health_transitions(&self.checker.metrics().snapshot());
         status.load = crate::daemon::status::load_rows(&self.load.metrics().snapshot());
+        status.tables = self.dataplane.churn().clone();
         status.vips = view::build(
             &self.desired,
             &self.overrides,
