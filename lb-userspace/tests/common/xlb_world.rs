@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use lb_common::{FlowKey, Stat, VIP_F_NO_FRAGMENTS, flow_hash, hash::HashInput};
+use lb_common::{FlowKey, Stat, TrafficCounters, VIP_F_NO_FRAGMENTS, flow_hash, hash::HashInput};
 
 use super::xlb_checks::*;
 use super::xlb_frames::*;
@@ -125,6 +125,7 @@ pub struct Case {
 /// Runs one row and asserts action, output and counters.
 pub fn run_case(lb: &mut Lb, case: &Case) {
     let before = lb.stats();
+    let traffic_before = expected_traffic(lb, &case.expect);
     let out = lb.run(&case.frame);
     let what = case.what;
     match &case.expect {
@@ -150,6 +151,16 @@ pub fn run_case(lb: &mut Lb, case: &Case) {
                 inner_df: *df,
             };
             assert_encapsulated(&out.frame, &expect);
+
+            // One packet of the inner packet's bytes on the VIP and on the
+            // chosen backend.
+            let bytes = (case.frame.len() - l2_len) as u64;
+            let counted = [("VIP_STATS", *vip), ("BACKEND_STATS", id)];
+            for ((map, index), old) in counted.into_iter().zip(traffic_before) {
+                let new = lb.traffic(map, index);
+                let moved = (new.packets - old.packets, new.bytes - old.bytes);
+                assert_eq!(moved, (1, bytes), "{what}: {map}[{index}] packets, bytes");
+            }
         }
         Expect::Answer(check) => {
             assert_eq!(out.action, XDP_TX, "{what}: action");
@@ -162,6 +173,22 @@ pub fn run_case(lb: &mut Lb, case: &Case) {
         let want = u64::from(*stat == case.stat);
         assert_eq!(moved, want, "{what}: STATS[{stat:?}] moved by {moved}");
     }
+}
+
+/// For an `Encap` row: the VIP's and the expected backend's traffic
+/// counters before the run (empty for other rows).
+fn expected_traffic(lb: &Lb, expect: &Expect) -> Vec<TrafficCounters> {
+    let Expect::Encap {
+        vip, key, input, ..
+    } = expect
+    else {
+        return Vec::new();
+    };
+    let id = lb.maglev_backend(*vip, key, *input);
+    vec![
+        lb.traffic("VIP_STATS", *vip),
+        lb.traffic("BACKEND_STATS", id),
+    ]
 }
 
 /// Key of client port `sport` to `vip` (IPv4 client).
