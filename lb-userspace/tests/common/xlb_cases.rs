@@ -140,6 +140,7 @@ fn not_vip_rows() -> Vec<Case> {
 
 fn forwarding_rows() -> Vec<Case> {
     let five = HashInput::FiveTuple;
+    let source = HashInput::Source;
     let opts = V4Opts {
         options: &[1, 1, 1, 1, 0x94, 4, 0, 0],
         ..V4_DF
@@ -205,6 +206,18 @@ fn forwarding_rows() -> Vec<Case> {
             "two VLAN tags are kept",
             ether(&[100, 200], 0x86dd, &syn6(&V6_TCP, 1007, &[])),
             encap(&V6_TCP, key6(&V6_TCP, 1007, 443), five, 22, true),
+            Stat::TxForwarded,
+        ),
+        row(
+            "source-affinity VIP hashes the client address only",
+            ether4(&syn4(&V4_AFFINITY, 1010, 80, V4_DF)),
+            encap(&V4_AFFINITY, key4(&V4_AFFINITY, 1010, 80), source, 14, true),
+            Stat::TxForwarded,
+        ),
+        row(
+            "source affinity ignores the client port",
+            ether4(&syn4(&V4_AFFINITY, 1011, 80, V4_DF)),
+            encap(&V4_AFFINITY, key4(&V4_AFFINITY, 1011, 80), source, 14, true),
             Stat::TxForwarded,
         ),
         row(
@@ -354,7 +367,35 @@ fn malformed_rows() -> Vec<Case> {
     bad_total[16..18].copy_from_slice(&10u16.to_be_bytes());
     let mut long_total = ether4(&syn4(&V4_TCP, 1305, 80, V4_DF));
     long_total[16..18].copy_from_slice(&100u16.to_be_bytes());
+    let v6_payload_len = |frame: &mut Vec<u8>, len: u16| {
+        frame[18..20].copy_from_slice(&len.to_be_bytes());
+    };
+    let mut v6_long = ether6(&syn6(&V6_TCP, 1306, &[]));
+    v6_payload_len(&mut v6_long, 200);
+    let mut v6_version = ether6(&syn6(&V6_TCP, 1307, &[]));
+    v6_version[14] = 0x40 | (v6_version[14] & 0x0f);
+    let mut v6_cut_ext = ether6(&syn6(&V6_TCP, 1308, &[Ext::HopByHop]));
+    v6_cut_ext.truncate(14 + 40 + 4);
+    v6_payload_len(&mut v6_cut_ext, 4);
     vec![
+        row(
+            "IPv6 payload length beyond the frame drops",
+            v6_long,
+            Expect::Drop,
+            Stat::DropTruncated,
+        ),
+        row(
+            "IPv6 header with version 4 drops",
+            v6_version,
+            Expect::Drop,
+            Stat::DropBadHeader,
+        ),
+        row(
+            "IPv6 extension header cut short drops",
+            v6_cut_ext,
+            Expect::Drop,
+            Stat::DropTruncated,
+        ),
         row(
             "IPv4 header cut inside its options drops",
             cut_in_options,

@@ -23,7 +23,7 @@ use xlb::{
 /// Slots of every test VIP's Maglev table (a prime).
 pub const TABLE_SIZE: u32 = 251;
 /// VIP ids the tests use are below this; MAGLEV is sized for them only.
-const TEST_VIPS: u32 = 8;
+const TEST_VIPS: u32 = 9;
 /// Next-hop MAC the program falls back to (the FIB knows no neighbours in
 /// the test's empty namespace).
 pub const GATEWAY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
@@ -49,6 +49,8 @@ pub struct TestVip {
     pub backend_v6: bool,
     /// Backends (0 for a VIP without any).
     pub backends: u32,
+    /// `VIP_F_*` flags of its service key.
+    pub flags: u32,
     /// `VIP_F_*` flags of its address key.
     pub address_flags: u32,
 }
@@ -165,7 +167,7 @@ impl Lb {
         let (addr, family) = key_addr(vip.addr);
         let value = Vip {
             id: vip.id,
-            flags: 0,
+            flags: vip.flags,
             table_size: TABLE_SIZE,
             table_half: 0,
         };

@@ -5,7 +5,10 @@
 
 use std::net::IpAddr;
 
-use lb_common::{FlowKey, Stat, TrafficCounters, VIP_F_NO_FRAGMENTS, flow_hash, hash::HashInput};
+use lb_common::{
+    FlowKey, Stat, TrafficCounters, VIP_F_NO_FRAGMENTS, VIP_F_SOURCE_AFFINITY, flow_hash,
+    hash::HashInput,
+};
 
 use super::xlb_checks::*;
 use super::xlb_frames::*;
@@ -42,6 +45,7 @@ const fn vip(id: u32, addr: IpAddr, port: u16, proto: u8, v6: bool, backends: u3
         proto,
         backend_v6: v6,
         backends,
+        flags: 0,
         address_flags: 0,
     }
 }
@@ -73,6 +77,11 @@ pub const V4_NO_FRAGS: TestVip = TestVip {
     address_flags: VIP_F_NO_FRAGMENTS,
     ..vip(7, v4([192, 0, 2, 14]), 53, UDP, false, 2)
 };
+/// TCP 192.0.2.15:80 with source affinity: hashed on the client only.
+pub const V4_AFFINITY: TestVip = TestVip {
+    flags: VIP_F_SOURCE_AFFINITY,
+    ..vip(8, v4([192, 0, 2, 15]), 80, TCP, false, 3)
+};
 
 /// Loads `xlb` with all the test VIPs.
 pub fn standard_lb() -> Lb {
@@ -86,6 +95,7 @@ pub fn standard_lb() -> Lb {
         V4_ANY_PORT,
         V4_EMPTY,
         V4_NO_FRAGS,
+        V4_AFFINITY,
     ] {
         lb.add_vip(&v);
     }

@@ -14,13 +14,13 @@ use crate::{
     },
     xlb_harness::TestVip,
     xlb_world::{
-        CLIENT4, CLIENT6, V4_ANY_PORT, V4_EMPTY, V4_NO_FRAGS, V4_TCP, V4_TO_V6, V4_UDP, V6_TCP,
-        V6_TO_V4,
+        CLIENT4, CLIENT6, V4_AFFINITY, V4_ANY_PORT, V4_EMPTY, V4_NO_FRAGS, V4_TCP, V4_TO_V6,
+        V4_UDP, V6_TCP, V6_TO_V4,
     },
 };
 
 /// Every VIP of `standard_lb`.
-pub const VIPS: [TestVip; 8] = [
+pub const VIPS: [TestVip; 9] = [
     V4_TCP,
     V6_TCP,
     V4_TO_V6,
@@ -29,6 +29,7 @@ pub const VIPS: [TestVip; 8] = [
     V4_ANY_PORT,
     V4_EMPTY,
     V4_NO_FRAGS,
+    V4_AFFINITY,
 ];
 
 /// Addresses `xlb_decap` is told to decapsulate for.
