@@ -16,11 +16,13 @@ mod xlb_harness;
 #[path = "common/xlb_world.rs"]
 mod xlb_world;
 
+use std::net::IpAddr;
+
 use lb_common::{BACKEND_F_UP, Stat, flow_hash, hash::HashInput};
 use xlb_cases::cases;
 use xlb_checks::{EncapExpect, assert_encapsulated};
 use xlb_frames::*;
-use xlb_harness::trivial_program;
+use xlb_harness::{flow_key, trivial_program};
 use xlb_world::*;
 
 #[test]
@@ -180,6 +182,39 @@ fn icmp_frag_needed_about_a_vip_flow_reaches_that_flows_backend() {
         lb.backend_addrs[&maglev],
         "to the Maglev choice"
     );
+}
+
+#[test]
+fn icmpv6_packet_too_big_about_a_vip_flow_reaches_that_flows_backend() {
+    let mut lb = standard_lb();
+    let vip = V6_TCP;
+    let IpAddr::V6(vip_addr) = vip.addr else {
+        panic!("IPv6 VIP expected")
+    };
+    let key = flow_key(IpAddr::from(CLIENT6), vip.addr, 40_006, vip.port, vip.proto);
+    let syn = tcp(40_006, vip.port, true, 0);
+    let syn = ether6(&ipv6(CLIENT6, vip_addr.octets(), TCP, &syn));
+    let owner = forwarded_backend(&lb, &syn, &key);
+    // The table now points elsewhere: only FLOWS knows the owner.
+    lb.swap_table(&vip, vec![other_backend(&vip, owner); TABLE_SIZE_USIZE]);
+
+    let frame = icmpv6_too_big_from_router(&vip, 40_006);
+    let before = lb.stat(Stat::TxIcmpSteered);
+    let out = lb.run(&frame);
+    assert_eq!(out.action, XDP_TX, "steered ICMPv6 is sent");
+    assert_eq!(
+        lb.stat(Stat::TxIcmpSteered),
+        before + 1,
+        "counted as steered"
+    );
+    let expect = EncapExpect {
+        input: &frame,
+        l2_len: 14,
+        backend: lb.backend_addrs[&owner],
+        hash: flow_hash(&key, HashInput::FiveTuple),
+        inner_df: false,
+    };
+    assert_encapsulated(&out.frame, &expect);
 }
 
 #[test]

@@ -280,6 +280,29 @@ pub fn icmp_frag_needed_from_router(vip: &TestVip, client_port: u16) -> Vec<u8> 
     ))
 }
 
+/// A router's "packet too big" to `vip` about its reply to the client's
+/// port `client_port` (IPv6 VIP), quoting 48 bytes of that reply.
+pub fn icmpv6_too_big_from_router(vip: &TestVip, client_port: u16) -> Vec<u8> {
+    let IpAddr::V6(vip_addr) = vip.addr else {
+        panic!("IPv6 VIP expected")
+    };
+    let router = [
+        0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
+    let reply = tcp(vip.port, client_port, false, 0);
+    let reply = ipv6(vip_addr.octets(), CLIENT6, TCP, &reply);
+    let mut icmp = vec![2, 0, 0, 0, 0, 0, 0x05, 0x00];
+    icmp.extend_from_slice(&reply[..48]);
+    let mut pseudo = router.to_vec();
+    pseudo.extend_from_slice(&vip_addr.octets());
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, ICMPV6]);
+    pseudo.extend_from_slice(&icmp);
+    let sum = internet_checksum(&pseudo);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    ether6(&ipv6(router, vip_addr.octets(), ICMPV6, &icmp))
+}
+
 /// Test-run options repeating `repeat` times.
 pub fn repeat_opts(repeat: u32) -> xlb::testrun::TestRunOptions {
     xlb::testrun::TestRunOptions {
