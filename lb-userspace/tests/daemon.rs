@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::net::IpAddr;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -104,22 +105,29 @@ impl Bed {
 
     /// Starts xlbd and waits until it reports ready.
     fn start(&mut self) -> u32 {
+        self.start_with(|_| {})
+    }
+
+    /// Starts xlbd with `adjust` applied to its command (more arguments,
+    /// environment) and waits until it reports ready.
+    fn start_with(&mut self, adjust: impl FnOnce(&mut Command)) -> u32 {
         let _ = fs::remove_file(self.status_path());
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("opening the log");
-        let child = Command::new("nsenter")
+        let mut command = Command::new("nsenter");
+        command
             .arg(self.netns_arg())
             .args([XLBD, "run", "--config"])
             .arg(self.config_path())
             .arg("--status-file")
             .arg(self.status_path())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning xlbd");
+            .stderr(log);
+        adjust(&mut command);
+        let child = command.spawn().expect("spawning xlbd");
         let pid = child.id();
         self.daemons.push(child);
         let ready = wait_for(|| {
@@ -655,6 +663,48 @@ fn an_interface_running_a_program_not_ours_is_refused() {
     let out = bed.xlbd(&["detach", "--pin-path", p(&bed.pins)]);
     assert!(out.status.success(), "{out:?}");
     assert!(bed.xdp_programs().is_empty() && !bed.pins.exists());
+}
+
+#[test]
+fn under_systemd_xlbd_says_ready_once_attached_and_logs_json() {
+    let mut bed = Bed::new();
+    bed.write_config([1, 1, 1]);
+    let notify = bed.dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&notify).expect("binding the notify socket");
+    socket.set_read_timeout(Some(READY_TIMEOUT)).unwrap();
+    bed.start_with(|xlbd| {
+        xlbd.args(["--log-format", "json"])
+            .env("NOTIFY_SOCKET", &notify);
+    });
+
+    // Type=notify: READY=1 comes after the attach and the map writes.
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.recv(&mut buf).expect("READY=1 from xlbd");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            break;
+        }
+    }
+    assert_eq!(bed.xdp_programs().len(), 1, "attached when ready");
+    assert!(vips(&bed.maps()).contains_key(&web_key()), "maps written");
+
+    let log = bed.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let said = |message: &str| {
+        lines
+            .iter()
+            .any(|l| l["message"] == message && l["level"] == "INFO")
+    };
+    assert!(
+        said("starting") && said("attached") && said("ready"),
+        "{log}"
+    );
 }
 
 #[test]
