@@ -475,6 +475,10 @@ fn a_reload_swaps_changed_tables_and_an_invalid_config_changes_nothing() {
     assert!(status.reloads_failed_total >= 1, "{status:?}");
     assert_eq!(status.last_reload.map(|r| r.ok), Some(false));
     let log = bed.log();
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log file: {log}"
+    );
     assert!(log.contains("reload failed"), "{log}");
     assert!(log.contains(&format!("config.yaml:{bad_line}:")), "{log}");
     let maps = bed.maps();

@@ -1,6 +1,8 @@
 //! Log output: human-readable text, or one JSON object per line for log
 //! shippers. The level comes from `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines look.
@@ -19,8 +21,11 @@ pub fn init(format: LogFormat) {
     // netlink-packet-route warns about every attribute newer than itself.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,netlink_packet_route=error"));
+    // Colour codes only for a person at a terminal: journald and log files
+    // would store them as text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests calling twice) is harmless: keep the first.
     let _ = match format {
