@@ -128,7 +128,12 @@ async fn http_checks_judge_the_status_without_following_redirects() {
         let reason = &view.get("moved", ip).expect("configured").reason;
         assert_eq!(reason, "2 consecutive failures: status 302 is not in 200");
 
-        until(|| metrics.probes("lax", ip, ProbeOutcome::Ok) >= 2).await;
+        // Each pool probes on its own schedule: wait for both up pools.
+        until(|| {
+            let ok = |pool| metrics.probes(pool, ip, ProbeOutcome::Ok) >= 2;
+            ok("lax") && ok("web")
+        })
+        .await;
         let view = checker.view();
         assert!(view.is_up("web", ip) && view.is_up("lax", ip), "{view:?}");
         assert!(metrics.probes("web", ip, ProbeOutcome::Ok) >= 2);
