@@ -365,8 +365,13 @@ async fn the_cpu_busy_share_of_a_real_node_exporter_is_read_as_a_rate() {
         let key = ("web".to_owned(), ip);
         until(|| metrics.snapshot().load.contains_key(&key)).await;
 
+        // The rate divides the counter's growth by the time between two
+        // scrapes as xlbd received them, while node_exporter read the
+        // counter a little earlier or later each time: on a loaded machine
+        // a busy share can come out a few percent over 1. A counter read
+        // as a gauge would give thousands (CPU seconds since boot).
         let load = metrics.snapshot().load[&key];
-        assert!((0.0..=1.0).contains(&load), "busy share {load}");
+        assert!((0.0..=1.25).contains(&load), "busy share {load}");
         assert_eq!(metrics.scrapes("web", ip, ScrapeOutcome::ParseError), 0);
         assert_eq!(metrics.scrapes("web", ip, ScrapeOutcome::Missing), 0);
         println!("node_exporter: {cpus} CPUs {:.1} % busy", load * 100.0);
