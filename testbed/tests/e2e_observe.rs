@@ -10,7 +10,7 @@
 
 mod e2e_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::process::Command;
@@ -141,16 +141,76 @@ fn check_xlbctl(xlbd: &Xlbd, answers: &BTreeMap<usize, u64>) {
     assert_eq!(forwarded["packets"], member_packets, "{stats}");
 }
 
-/// Scrapes xlbd's endpoint from inside the LB namespace.
-fn scrape(testbed: &Testbed) -> Scrape {
+/// The text xlbd's endpoint serves, fetched inside the LB namespace.
+fn metrics_text(testbed: &Testbed) -> String {
     let url = format!("http://{METRICS_LISTEN}/metrics");
-    let text = testbed
+    testbed
         .in_ns(testbed.lb_ns(), || -> anyhow::Result<String> {
             Ok(ureq::get(&url).call()?.body_mut().read_to_string()?)
         })
         .expect("enter the LB namespace")
-        .expect("scrape the metrics endpoint");
+        .expect("scrape the metrics endpoint")
+}
+
+/// Scrapes xlbd's endpoint and parses it.
+fn scrape(testbed: &Testbed) -> Scrape {
+    let text = metrics_text(testbed);
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")
+}
+
+/// Every metric name the dashboard in configs/ queries must be one xlbd
+/// serves (families are declared by `# TYPE` even without samples).
+fn check_dashboard(testbed: &Testbed) {
+    let text = metrics_text(testbed);
+    let served: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/grafana-dashboard.json"
+    );
+    let dashboard: Json =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard is readable"))
+            .expect("dashboard is JSON");
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            queried.extend(metric_names(expr));
+        }
+    }
+    assert!(
+        queried.len() >= 10,
+        "the dashboard queries only {queried:?}"
+    );
+    for name in &queried {
+        let family = ["_total", "_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|family| served.contains(family))
+            .unwrap_or(name);
+        assert!(
+            served.contains(family),
+            "the dashboard queries {name}, which xlbd does not serve"
+        );
+    }
+}
+
+/// The `xlb_...` identifiers in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("xlb_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
 }
 
 /// The value of the sample `name` whose labels include `labels`.
@@ -233,6 +293,7 @@ fn xlbctl_and_metrics_count_exactly_the_connections_sent() {
     assert_eq!(answers.values().sum::<u64>(), u64::from(CONNECTIONS));
     check_xlbctl(&xlbd, &answers);
     check_metrics(&testbed, &answers);
+    check_dashboard(&testbed);
 
     // A weight change swaps in one rebuilt table, and the metrics say so
     // once the daemon has published its new state.
