@@ -249,15 +249,49 @@ fn backend_weight_rebuilds_the_table() {
     assert_eq!(listed[0]["effective_weight"], 4);
     assert_eq!(listed[0]["weight"], 1, "the config's weight is still shown");
 
-    // `maglev diff` previews the config's weights: slots move back.
+    // `maglev diff` previews a changed config, slot for slot: the first
+    // backend's config weight goes 1 -> 3 while the operator's weight of 4
+    // on the third stays, as xlbd would keep it over a reload.
+    bed.write_config([3, 1, 1]);
+    let table_now = build_table(&weighted([1, 1, 4]), TABLE_SIZE).unwrap();
+    let table_after = build_table(&weighted([3, 1, 4]), TABLE_SIZE).unwrap();
     let diff = bed.json(&["maglev", "diff", "-o", "json"]);
-    let third = diff
-        .as_array()
-        .unwrap()
+    for (index, address) in BACKENDS.iter().enumerate() {
+        let row = diff
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["vip"] == "web" && m["backend"] == *address)
+            .unwrap_or_else(|| panic!("no diff row for {address}: {diff}"));
+        let i = index as u32;
+        let count = |t: &[u32]| t.iter().filter(|&&b| b == i).count() as u64;
+        let pairs = table_now.iter().zip(&table_after);
+        let gained = pairs.clone().filter(|(a, b)| **b == i && **a != i).count();
+        let lost = pairs.filter(|(a, b)| **a == i && **b != i).count();
+        assert_eq!(row["slots_now"], count(&table_now), "{address}: {row}");
+        assert_eq!(row["slots_after"], count(&table_after), "{address}: {row}");
+        assert_eq!(row["slots_gained"], gained as u64, "{address}: {row}");
+        assert_eq!(row["slots_lost"], lost as u64, "{address}: {row}");
+    }
+    assert_eq!(
+        shares.as_array().unwrap()[2]["slots"],
+        count_of(&table_now, 2)
+    );
+}
+
+fn weighted(weights: [u32; 3]) -> Vec<MaglevBackend> {
+    BACKENDS
         .iter()
-        .find(|m| m["vip"] == "web" && m["backend"] == BACKENDS[2])
-        .unwrap();
-    assert_eq!(third["slots_now"], u64::from(expected[2].slots));
+        .zip(weights)
+        .map(|(a, weight)| MaglevBackend {
+            addr: a.parse().unwrap(),
+            weight,
+        })
+        .collect()
+}
+
+fn count_of(table: &[u32], index: u32) -> u64 {
+    table.iter().filter(|&&b| b == index).count() as u64
 }
 
 #[test]

@@ -139,15 +139,18 @@ fn shares(service: &Service, table: &[u32]) -> Vec<Share> {
         .collect()
 }
 
-/// Slots one backend of one VIP would gain (positive) or lose.
+/// What a reload would do to one backend's slots in one VIP's table.
 #[derive(Debug, Serialize)]
 struct Move {
     vip: String,
     backend: IpAddr,
     slots_now: u32,
     slots_after: u32,
+    /// Slots that name this backend after and another (or none) now.
+    slots_gained: u32,
+    /// Slots that name this backend now and another (or none) after.
+    slots_lost: u32,
 }
-
 fn diff(context: &Context, config: Option<&PathBuf>) -> anyhow::Result<()> {
     let Some(status) = &context.status else {
         bail!("maglev diff needs xlbd's status file for names and overrides");
@@ -162,10 +165,10 @@ fn diff(context: &Context, config: Option<&PathBuf>) -> anyhow::Result<()> {
     let mut moves = Vec::new();
     for vip in &desired.vips {
         let view = status.vips.iter().find(|v| v.name == vip.name);
-        let now: BTreeMap<IpAddr, u32> =
+        let now: Vec<Option<IpAddr>> =
             match view.and_then(|v| services.iter().find(|s| s.id == v.id)) {
-                Some(service) => slots_by_address(service, &live),
-                None => BTreeMap::new(),
+                Some(service) => table_addresses(service, &live),
+                None => Vec::new(),
             };
         // The backends as xlbd would weigh them: overrides and health kept.
         let candidates: Vec<MaglevBackend> = vip
@@ -190,51 +193,80 @@ fn diff(context: &Context, config: Option<&PathBuf>) -> anyhow::Result<()> {
                 }
             })
             .collect();
-        let table = build_table(&candidates, vip.table_size)?;
-        let mut after: BTreeMap<IpAddr, u32> = BTreeMap::new();
-        for slot in table {
-            if let Some(b) = candidates.get(slot as usize) {
-                *after.entry(b.addr).or_default() += 1;
-            }
-        }
-        let addresses: std::collections::BTreeSet<IpAddr> =
-            now.keys().chain(after.keys()).copied().collect();
-        for address in addresses {
-            moves.push(Move {
-                vip: vip.name.clone(),
-                backend: address,
-                slots_now: now.get(&address).copied().unwrap_or(0),
-                slots_after: after.get(&address).copied().unwrap_or(0),
-            });
-        }
+        let after: Vec<Option<IpAddr>> = build_table(&candidates, vip.table_size)?
+            .into_iter()
+            .map(|slot| candidates.get(slot as usize).map(|b| b.addr))
+            .collect();
+        moves.extend(slot_moves(&vip.name, &now, &after));
     }
     if context.format == Format::Json {
         return output::json(&moves);
     }
-    let mut out = output::table(&["VIP", "BACKEND", "SLOTS_NOW", "SLOTS_AFTER", "CHANGE"], 2);
+    let headers = [
+        "VIP",
+        "BACKEND",
+        "SLOTS_NOW",
+        "SLOTS_AFTER",
+        "GAINED",
+        "LOST",
+    ];
+    let mut out = output::table(&headers, 2);
     for m in &moves {
-        let change = i64::from(m.slots_after) - i64::from(m.slots_now);
         out.add_row(vec![
             m.vip.clone(),
             m.backend.to_string(),
             m.slots_now.to_string(),
             m.slots_after.to_string(),
-            format!("{change:+}"),
+            format!("+{}", m.slots_gained),
+            format!("-{}", m.slots_lost),
         ]);
     }
     output::print(&out);
     Ok(())
 }
 
-fn slots_by_address(service: &Service, live: &Live) -> BTreeMap<IpAddr, u32> {
-    let mut slots = BTreeMap::new();
+/// The live table of `service` as the backend address of each slot.
+fn table_addresses(service: &Service, live: &Live) -> Vec<Option<IpAddr>> {
     let Some(vip) = live.vips.values().find(|v| v.value.id == service.id) else {
-        return slots;
+        return Vec::new();
     };
-    for id in &vip.table {
-        if let Some(m) = service.backends.iter().find(|m| m.id == *id) {
-            *slots.entry(m.address).or_default() += 1;
+    let address = |id: &u32| service.backends.iter().find(|m| m.id == *id);
+    vip.table
+        .iter()
+        .map(|id| address(id).map(|m| m.address))
+        .collect()
+}
+
+/// Per backend, slot for slot: what `now` holds, what `after` would, and
+/// the slots that change hands. A table that changes size is compared by
+/// slot index, as the flow hash would meet it.
+fn slot_moves(vip: &str, now: &[Option<IpAddr>], after: &[Option<IpAddr>]) -> Vec<Move> {
+    let mut moves: BTreeMap<IpAddr, Move> = BTreeMap::new();
+    for slot in 0..now.len().max(after.len()) {
+        let old = now.get(slot).copied().flatten();
+        let new = after.get(slot).copied().flatten();
+        let changed = u32::from(new != old);
+        if let Some(backend) = old {
+            let m = move_of(&mut moves, vip, backend);
+            m.slots_now += 1;
+            m.slots_lost += changed;
+        }
+        if let Some(backend) = new {
+            let m = move_of(&mut moves, vip, backend);
+            m.slots_after += 1;
+            m.slots_gained += changed;
         }
     }
-    slots
+    moves.into_values().collect()
+}
+
+fn move_of<'a>(moves: &'a mut BTreeMap<IpAddr, Move>, vip: &str, backend: IpAddr) -> &'a mut Move {
+    moves.entry(backend).or_insert_with(|| Move {
+        vip: vip.to_owned(),
+        backend,
+        slots_now: 0,
+        slots_after: 0,
+        slots_gained: 0,
+        slots_lost: 0,
+    })
 }
