@@ -73,6 +73,41 @@ pub fn scaled_weight(weight: u32, factor: f64) -> u32 {
     (scaled as u32).max(1)
 }
 
+/// One backend's proposed move in a pool: its configured weight, the
+/// factor in force and the one it would move to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProposedMove {
+    /// Configured weight.
+    pub weight: u32,
+    /// Factor in force.
+    pub applied: f64,
+    /// Factor it would move to.
+    pub next: f64,
+}
+
+/// Shortens every move of a pool alike so that together they shift at most
+/// `cap` of the pool's configured weight. Maglev gives each backend a share
+/// of slots in proportion to its weight and moves close to the minimum, so
+/// this caps the share of table slots one rebuild hands to other backends.
+/// `pool_weight` is the sum of the configured weights of the whole pool.
+pub fn cap_pool_move(moves: &mut [ProposedMove], pool_weight: u32, cap: f64) {
+    if pool_weight == 0 {
+        return;
+    }
+    let shifted: f64 = moves
+        .iter()
+        .map(|m| (m.next - m.applied).abs() * f64::from(m.weight))
+        .sum::<f64>()
+        / f64::from(pool_weight);
+    if shifted <= cap {
+        return;
+    }
+    let keep = cap / shifted;
+    for m in moves {
+        m.next = m.applied + (m.next - m.applied) * keep;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +176,55 @@ mod tests {
         assert_eq!(scaled_weight(100, 1.0), 100);
         assert_eq!(scaled_weight(3, 0.1), 1);
         assert_eq!(scaled_weight(0, 0.5), 0);
+    }
+
+    #[test]
+    fn a_pool_move_is_shortened_until_its_slots_moved_fit_the_cap() {
+        use crate::maglev::{MaglevBackend, build_table};
+
+        let addr = |i: u8| std::net::IpAddr::from([10, 0, 0, i]);
+        let weights = |factors: &[f64]| -> Vec<MaglevBackend> {
+            factors
+                .iter()
+                .enumerate()
+                .map(|(i, f)| MaglevBackend {
+                    addr: addr(i as u8 + 1),
+                    weight: scaled_weight(100, *f),
+                })
+                .collect()
+        };
+        // Ten backends of weight 100; five would drop from 1.0 to 0.8.
+        let before = [1.0; 10];
+        let mut moves: Vec<ProposedMove> = (0..10)
+            .map(|i| ProposedMove {
+                weight: 100,
+                applied: 1.0,
+                next: if i < 5 { 0.8 } else { 1.0 },
+            })
+            .collect();
+        cap_pool_move(&mut moves, 1000, 0.05);
+        for m in &moves[..5] {
+            assert!((m.next - 0.9).abs() < 1e-9, "{m:?}");
+        }
+        let after: Vec<f64> = moves.iter().map(|m| m.next).collect();
+
+        let size = 65_537;
+        let old = build_table(&weights(&before), size).unwrap();
+        let new = build_table(&weights(&after), size).unwrap();
+        let moved = old.iter().zip(&new).filter(|(a, b)| a != b).count();
+        let share = moved as f64 / f64::from(size);
+        assert!(share <= 0.05 + 0.01, "{share} of the slots moved");
+        assert!(share >= 0.02, "{share}: the shortened move still moves");
+
+        let mut small = [ProposedMove {
+            weight: 100,
+            applied: 1.0,
+            next: 0.9,
+        }];
+        cap_pool_move(&mut small, 1000, 0.05);
+        assert!(
+            (small[0].next - 0.9).abs() < 1e-9,
+            "under the cap: untouched"
+        );
     }
 }

@@ -15,8 +15,10 @@
 //! with the headroom left, clamped to `[min_weight_factor,
 //! max_weight_factor]`. A factor only moves when it is more than `step`
 //! off ([`next_factor`]), a pool's factors move at most once per
-//! `min_interval`, and one move is at most `max_moved_share`. Each move is
-//! logged at info with the reading behind it.
+//! `min_interval`, and one move shifts at most `max_moved_share` of the
+//! pool's weight ([`cap_pool_move`]), which bounds the share of table
+//! slots a rebuild moves. Each move is logged at info with the reading
+//! behind it.
 //!
 //! A read that fails (timeout, refused, HTTP error, too large, not
 //! exposition text, metric missing, or a value that is NaN, infinite,
@@ -34,7 +36,10 @@ mod tracker;
 mod view;
 
 pub use exposition::{ExpositionError, Selector, select};
-pub use headroom::{ABSURD_LOAD, ewma, headroom_factor, next_factor, plausible, scaled_weight};
+pub use headroom::{
+    ABSURD_LOAD, ProposedMove, cap_pool_move, ewma, headroom_factor, next_factor, plausible,
+    scaled_weight,
+};
 pub use metrics::{LoadFigures, LoadMetrics};
 pub use reading::{Reading, ScrapeResult};
 pub use scrape::{SCRAPE_BODY_LIMIT, ScrapeFailure, ScrapeOutcome, fetch};

@@ -16,7 +16,7 @@ use tracing::{debug, info};
 use crate::config::{Config, LoadSignal};
 
 use super::exposition::{Selector, select};
-use super::headroom::next_factor;
+use super::headroom::{ProposedMove, cap_pool_move, next_factor};
 use super::metrics::LoadMetrics;
 use super::reading::{Reading, ScrapeResult, exposition_failure};
 use super::scrape::fetch;
@@ -58,6 +58,8 @@ struct State {
 #[derive(Debug)]
 struct Entry {
     signal: LoadSignal,
+    /// Configured weight, for the pool-wide cap on what one move shifts.
+    weight: u32,
     reading: Reading,
     /// The factor in force.
     applied: f64,
@@ -108,13 +110,17 @@ impl LoadTracker {
             }
             state.entries.remove(&key);
         }
-        for (key, signal) in wanted {
+        for (key, (signal, weight)) in wanted {
+            if let Some(entry) = state.entries.get_mut(&key) {
+                entry.weight = weight;
+            }
             if self.tasks.get(&key).is_some_and(|t| t.signal == signal) {
                 continue;
             }
             let generation = self.spawn(&key, &signal);
             let entry = state.entries.entry(key).or_insert_with(|| Entry {
                 signal: signal.clone(),
+                weight,
                 reading: Reading::default(),
                 applied: 1.0,
                 generation,
@@ -175,14 +181,15 @@ impl Drop for LoadTracker {
 }
 
 /// Every backend of a pool with a load signal, with that signal.
-fn signals(config: &Config) -> BTreeMap<Key, LoadSignal> {
+fn signals(config: &Config) -> BTreeMap<Key, (LoadSignal, u32)> {
     let mut out = BTreeMap::new();
     for (name, pool) in &config.pools {
         let Some(signal) = &pool.load_signal else {
             continue;
         };
         for backend in &pool.backends {
-            out.insert((name.clone(), backend.address), signal.clone());
+            let key = (name.clone(), backend.address);
+            out.insert(key, (signal.clone(), backend.weight));
         }
     }
     out
@@ -246,13 +253,17 @@ impl Shared {
                 .get(pool)
                 .is_some_and(|at| now.saturating_duration_since(*at) < signal.min_interval)
         };
-        let mut moved = false;
+        let mut proposed: Vec<(IpAddr, ProposedMove)> = Vec::new();
+        let mut pool_weight = 0;
+        let mut cap = 1.0;
         let mut held = false;
-        for ((entry_pool, addr), entry) in &mut state.entries {
+        for ((entry_pool, addr), entry) in &state.entries {
             if entry_pool != pool {
                 continue;
             }
             let signal = &entry.signal;
+            pool_weight += entry.weight;
+            cap = signal.max_moved_share;
             let bounds = (signal.min_weight_factor, signal.max_weight_factor);
             let Some(next) = next_factor(
                 entry.applied,
@@ -267,18 +278,40 @@ impl Shared {
                 held = true;
                 continue;
             }
+            let weight = entry.weight;
+            let applied = entry.applied;
+            proposed.push((
+                *addr,
+                ProposedMove {
+                    weight,
+                    applied,
+                    next,
+                },
+            ));
+        }
+        if held {
+            return false;
+        }
+        let mut moves: Vec<ProposedMove> = proposed.iter().map(|(_, m)| *m).collect();
+        cap_pool_move(&mut moves, pool_weight, cap);
+
+        let mut moved = false;
+        for ((addr, _), m) in proposed.iter().zip(&moves) {
+            let Some(entry) = state.entries.get_mut(&(pool.to_owned(), *addr)) else {
+                continue;
+            };
             info!(
                 pool,
                 backend = %addr,
-                from = format!("{:.3}", entry.applied),
-                to = format!("{next:.3}"),
+                from = format!("{:.3}", m.applied),
+                to = format!("{:.3}", m.next),
                 wanted = format!("{:.3}", entry.reading.wanted),
                 why = %entry.reading.why,
                 "load weight factor changed"
             );
-            entry.applied = next;
+            entry.applied = m.next;
             self.metrics
-                .set_factor(&(pool.to_owned(), *addr), next, true);
+                .set_factor(&(pool.to_owned(), *addr), m.next, true);
             moved = true;
         }
         if moved {
