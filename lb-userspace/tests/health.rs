@@ -95,6 +95,8 @@ fn http_pools(ip: std::net::IpAddr, port: u16, pools: &[(&str, &str)]) -> String
 const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nstatus: ok";
 const ERROR: &str = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n";
 const REDIRECT: &str = "HTTP/1.1 302 Found\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n";
+const MOVED: &str =
+    "HTTP/1.1 301 Moved Permanently\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n";
 
 #[tokio::test]
 async fn http_checks_judge_the_status_without_following_redirects() {
@@ -107,6 +109,7 @@ async fn http_checks_judge_the_status_without_following_redirects() {
                 ("/elsewhere", Answer::Raw(OK)),
                 ("/error", Answer::Raw(ERROR)),
                 ("/moved", Answer::Raw(REDIRECT)),
+                ("/old", Answer::Raw(MOVED)),
             ],
         );
         let pools = [
@@ -114,6 +117,7 @@ async fn http_checks_judge_the_status_without_following_redirects() {
             ("error", "path: /error"),
             ("moved", "path: /moved, expect_status: \"200\""),
             ("lax", "path: /moved"),
+            ("permanent", "path: /old, expect_status: \"200-299\""),
         ];
         let checker = HealthChecker::new(&config(&http_pools(ip, server.addr.port(), &pools)));
         let (metrics, mut views) = (checker.metrics(), checker.subscribe());
@@ -127,6 +131,12 @@ async fn http_checks_judge_the_status_without_following_redirects() {
         let view = wait_for(&mut views, "moved", ip, HealthState::Down).await;
         let reason = &view.get("moved", ip).expect("configured").reason;
         assert_eq!(reason, "2 consecutive failures: status 302 is not in 200");
+        let view = wait_for(&mut views, "permanent", ip, HealthState::Down).await;
+        let reason = &view.get("permanent", ip).expect("configured").reason;
+        assert_eq!(
+            reason,
+            "2 consecutive failures: status 301 is not in 200-299"
+        );
 
         // Each pool probes on its own schedule: wait for both up pools.
         until(|| {
@@ -143,6 +153,10 @@ async fn http_checks_judge_the_status_without_following_redirects() {
         let paths = server.paths.lock().expect("path log").clone();
         let moved = paths.iter().filter(|p| *p == "/moved").count();
         assert!(moved >= 4, "{paths:?}");
+        assert!(
+            paths.iter().filter(|p| *p == "/old").count() >= 2,
+            "{paths:?}"
+        );
         assert!(!paths.iter().any(|p| p == "/elsewhere"), "{paths:?}");
     })
     .await;
