@@ -65,6 +65,8 @@ pub struct PoolSpec {
     pub backends: Vec<BackendSpec>,
     /// Its health check; `None` counts every backend as up.
     pub health_check: Option<HealthCheckSpec>,
+    /// Slow-start window in milliseconds (0: off).
+    pub slow_start_ms: u32,
 }
 
 /// One backend of a pool.
@@ -154,6 +156,7 @@ impl XlbdConfig {
             name: name.to_owned(),
             backends: backends.to_vec(),
             health_check,
+            slow_start_ms: 0,
         });
         self
     }
@@ -211,6 +214,9 @@ impl XlbdConfig {
                      rise: {}, fall: {}}}",
                     check.interval_ms, check.timeout_ms, check.rise, check.fall
                 );
+            }
+            if pool.slow_start_ms > 0 {
+                let _ = writeln!(out, "    slow_start: {}ms", pool.slow_start_ms);
             }
         }
         out

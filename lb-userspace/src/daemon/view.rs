@@ -92,8 +92,11 @@ pub fn build(
             let operator = overrides.get(&vip.pool, backend.addr).cloned();
             let effective = overrides.overlay_backend(&vip.pool, backend);
             let healthy = health.is_up(&vip.pool, backend.addr);
+            // The weight the table was last built with: slow start, panic
+            // mode and load factors included; the overlaid one until then.
+            let built = live_backend.config.map_or(effective.weight, |(weight, _)| weight);
             let effective_weight = if effective.takes_new_flows(healthy) {
-                effective.weight
+                built
             } else {
                 0
             };

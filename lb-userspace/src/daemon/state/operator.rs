@@ -68,17 +68,6 @@ impl Daemon {
             self.dataplane.live(),
             &self.health,
         );
-        // The table is built with the load-scaled weight; show that one.
-        let load = self.load.view();
-        for vip in &mut status.vips {
-            for backend in &mut vip.backends {
-                let factor = load.factor(&vip.pool, backend.address);
-                if factor < 1.0 {
-                    backend.effective_weight =
-                        crate::load::scaled_weight(backend.effective_weight, factor);
-                }
-            }
-        }
         status.interfaces = self
             .dataplane
             .attachments()
