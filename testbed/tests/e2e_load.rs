@@ -38,13 +38,19 @@ const LOAD_SIGNAL: &str = "    load_signal: {port: 8080, interval: 200ms, timeou
 
 /// Makes backend `k` report `gpu_percent` from now on.
 fn set_gpu_load(testbed: &Testbed, k: usize, gpu_percent: u32) {
+    set_load(testbed, k, &format!("gpu={gpu_percent}"));
+}
+
+/// Sets backend `k`'s reported load by `query` (`gpu=95`, `kv=0.9`,
+/// `cpu=0.95`), which its answer echoes.
+fn set_load(testbed: &Testbed, k: usize, query: &str) {
     let ns = testbed.backend_ns(k).expect("backend namespace");
     let answer = testbed
         .in_ns(ns, || -> std::io::Result<String> {
             let mut stream = TcpStream::connect(("127.0.0.1", METRICS_PORT))?;
             stream.set_read_timeout(Some(Duration::from_secs(2)))?;
             let request = format!(
-                "GET /set-load?gpu={gpu_percent} HTTP/1.1\r\n\
+                "GET /set-load?{query} HTTP/1.1\r\n\
                  host: b{k}\r\nconnection: close\r\n\r\n"
             );
             stream.write_all(request.as_bytes())?;
@@ -55,13 +61,18 @@ fn set_gpu_load(testbed: &Testbed, k: usize, gpu_percent: u32) {
         .expect("enter the backend namespace")
         .unwrap_or_else(|e| panic!("set the load of b{k}: {e}"));
     assert!(
-        answer.contains(&format!("gpu={gpu_percent} ")),
-        "b{k} did not take the load: {answer}"
+        answer.contains(&format!("{query} ")) || answer.contains(&format!("{query}\n")),
+        "b{k} did not take the load {query}: {answer}"
     );
 }
 
 /// Waits until xlbd runs b`k` at `weight`; returns how long that took.
 fn wait_for_weight(xlbd: &Xlbd, k: usize, weight: u32) -> Duration {
+    wait_for_weight_in(xlbd, k, weight..=weight)
+}
+
+/// Waits until xlbd runs b`k` at a weight in `weights`.
+fn wait_for_weight_in(xlbd: &Xlbd, k: usize, weights: std::ops::RangeInclusive<u32>) -> Duration {
     let address = std::net::IpAddr::from(plan::backend_v4(k));
     let start = Instant::now();
     loop {
@@ -72,12 +83,13 @@ fn wait_for_weight(xlbd: &Xlbd, k: usize, weight: u32) -> Duration {
             .flat_map(|vip| &vip.backends)
             .find(|b| b.address == address)
             .map(|b| b.effective_weight);
-        if current == Some(weight) {
+        if current.is_some_and(|w| weights.contains(&w)) {
             return start.elapsed();
         }
         assert!(
             start.elapsed() < APPLY_LIMIT,
-            "b{k} still at weight {current:?}, not {weight}, after {APPLY_LIMIT:?}; load: {:?}",
+            "b{k} still at weight {current:?}, not in {weights:?}, after {APPLY_LIMIT:?}; \
+             load: {:?}",
             status.load
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -164,4 +176,68 @@ fn scrape_xlbd_metrics(testbed: &Testbed) -> String {
         })
         .expect("enter the LB namespace")
         .unwrap_or_else(|e| panic!("read xlbd's metrics: {e}"))
+}
+
+/// The vLLM and node_exporter formats, as xlb-backend serves them on its
+/// own `/metrics`, move weights through xlbd like the GPU gauge: vLLM's
+/// KV-cache gauge (a name with a colon) and node_exporter's CPU seconds
+/// read as a rate of the non-idle modes over the backend's two CPUs.
+#[test]
+fn vllm_and_node_exporter_signals_move_weights_through_xlbd() {
+    let equal = [(1, 100), (2, 100)];
+    let signals = [
+        (
+            "vllm",
+            "{metric: \"vllm:kv_cache_usage_perc\", scale: 1, port: 8080, interval: 200ms, \
+             timeout: 150ms, ewma_alpha: 1, min_interval: 200ms, max_moved_share: 1}",
+            "kv=0.95",
+            "kv=0.1",
+            17..=17,
+        ),
+        (
+            "node",
+            "{metric: node_cpu_seconds_total, labels: {mode: \"!idle\"}, kind: rate, \
+             scale: 2, port: 8080, interval: 200ms, timeout: 150ms, ewma_alpha: 1, \
+             min_interval: 200ms, max_moved_share: 1}",
+            "cpu=0.95",
+            "cpu=0.1",
+            // A rate measured between two scrapes jitters by a few percent.
+            5..=40,
+        ),
+    ];
+    let testbed = testbed(2);
+    for (name, signal, high, low, loaded) in signals {
+        let config = XlbdConfig::for_testbed(&testbed)
+            .vip("web", plan::vip_v4(1).into(), 80, Protocol::Tcp)
+            .pool("web", &v4_backends(&equal), None);
+        let yaml = config.render() + &format!("    load_signal: {signal}\n");
+        let xlbd = testbed
+            .start_xlbd(&yaml)
+            .unwrap_or_else(|err| panic!("xlbd starts with the {name} signal: {err:#}"));
+        wait_for_weight(&xlbd, 1, 100);
+
+        set_load(&testbed, 1, high);
+        let took = wait_for_weight_in(&xlbd, 1, loaded.clone());
+        println!("{name}: b1 at {high}: weight in {loaded:?} after {took:?}");
+        set_load(&testbed, 1, low);
+        let took = wait_for_weight(&xlbd, 1, 100);
+        println!("{name}: b1 at {low}: weight 100 after {took:?}");
+        assert_eq!(
+            xlbd_weight(&xlbd, 2),
+            100,
+            "{name}: b2 stays at full weight"
+        );
+        xlbd.kill().expect("stop xlbd before the next signal");
+    }
+}
+
+fn xlbd_weight(xlbd: &Xlbd, k: usize) -> u32 {
+    let address = std::net::IpAddr::from(plan::backend_v4(k));
+    xlbd.status()
+        .expect("xlbd status")
+        .vips
+        .iter()
+        .flat_map(|vip| &vip.backends)
+        .find(|b| b.address == address)
+        .map_or(0, |b| b.effective_weight)
 }

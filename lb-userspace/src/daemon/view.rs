@@ -94,7 +94,9 @@ pub fn build(
             let healthy = health.is_up(&vip.pool, backend.addr);
             // The weight the table was last built with: slow start, panic
             // mode and load factors included; the overlaid one until then.
-            let built = live_backend.config.map_or(effective.weight, |(weight, _)| weight);
+            let built = live_backend
+                .config
+                .map_or(effective.weight, |(weight, _)| weight);
             let effective_weight = if effective.takes_new_flows(healthy) {
                 built
             } else {
