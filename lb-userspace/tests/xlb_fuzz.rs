@@ -19,6 +19,8 @@ mod xlb_checks;
 mod xlb_frames;
 #[path = "common/xlb_harness.rs"]
 mod xlb_harness;
+#[path = "common/xlb_hostile.rs"]
+mod xlb_hostile;
 #[path = "common/xlb_world.rs"]
 mod xlb_world;
 

@@ -74,6 +74,7 @@ pub fn cases() -> Vec<Case> {
     rows.extend(fragment_rows());
     rows.extend(malformed_rows());
     rows.extend(too_big_rows());
+    rows.extend(super::xlb_hostile::hostile_rows());
     rows
 }
 
