@@ -164,8 +164,8 @@ fn parse_ipv6(ctx: &XdpContext, pkt: &mut Packet) -> Result<(), Stat> {
 }
 
 /// Follows the extension header chain from `next` to the upper-layer
-/// protocol, at most `MAX_IPV6_EXT_HEADERS` deep. A non-first fragment ends
-/// the walk: what follows its fragment header is not a header.
+/// protocol, at most `MAX_IPV6_EXT_HEADERS` deep. A fragment header ends
+/// the walk unless it is atomic.
 #[inline(always)]
 fn walk_ipv6_ext_headers(ctx: &XdpContext, pkt: &mut Packet, mut next: u8) {
     let end = pkt.l2_len + pkt.l3_len;
@@ -186,11 +186,14 @@ fn walk_ipv6_ext_headers(ctx: &XdpContext, pkt: &mut Packet, mut next: u8) {
             IPV6_AUTH => (usize::from(h[1]) + 2) * 4,
             _ => (usize::from(h[1]) + 1) * 8,
         };
-        if header == IPV6_FRAGMENT {
+        // Offset 0 with M clear is a whole packet (an atomic fragment, RFC
+        // 6946): walk on and serve it as one. A real fragment ends the
+        // walk, first or later: fragments hash on addresses, and only the
+        // first shows the headers after this one, so every fragment of a
+        // datagram finds its VIP by this header's next header.
+        if header == IPV6_FRAGMENT && u16::from_be_bytes([h[2], h[3]]) & 0xfff9 != 0 {
             pkt.fragment = true;
-            if u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0 {
-                break;
-            }
+            break;
         }
     }
     pkt.key.proto = next;
@@ -202,7 +205,7 @@ fn walk_ipv6_ext_headers(ctx: &XdpContext, pkt: &mut Packet, mut next: u8) {
 
 /// Extension headers [`walk_ipv6_ext_headers`] knows how to skip.
 #[inline(always)]
-fn is_ipv6_ext_header(next: u8) -> bool {
+pub fn is_ipv6_ext_header(next: u8) -> bool {
     matches!(
         next,
         IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_FRAGMENT | IPV6_AUTH | IPV6_DEST_OPTS

@@ -5,13 +5,17 @@
 //! key instead, which only says "some VIP lives here".
 
 use lb_common::{
-    FlowKey, PROTO_TCP, PROTO_UDP, Stat, VIP_F_NO_FRAGMENTS, VIP_F_SOURCE_AFFINITY,
+    FAMILY_V6, FlowKey, PROTO_TCP, PROTO_UDP, Stat, VIP_F_NO_FRAGMENTS, VIP_F_SOURCE_AFFINITY,
     VIP_KIND_ADDRESS, VIP_KIND_SERVICE, Vip, VipKey, hash::HashInput,
 };
 
 use core::mem::MaybeUninit;
 
-use crate::{maps::VIPS, mem::zero_in_place, parse::Packet};
+use crate::{
+    maps::VIPS,
+    mem::zero_in_place,
+    parse::{Packet, is_ipv6_ext_header},
+};
 
 /// Finds the VIP of `pkt` and how to hash its flow; `Err` is the outcome
 /// for packets not served (passed, or dropped when broken VIP traffic).
@@ -21,7 +25,7 @@ pub fn find_vip(pkt: &Packet) -> Result<(Vip, HashInput), Stat> {
         return Err(broken_packet_outcome(&pkt.key, fault));
     }
     if pkt.fragment {
-        let vip = address_vip(&pkt.key, pkt.key.proto).ok_or(Stat::PassNotVip)?;
+        let vip = fragment_vip(&pkt.key).ok_or(Stat::PassNotVip)?;
         if vip.flags & VIP_F_NO_FRAGMENTS != 0 {
             return Err(Stat::DropFragment);
         }
@@ -29,6 +33,21 @@ pub fn find_vip(pkt: &Packet) -> Result<(Vip, HashInput), Stat> {
     }
     let vip = service_vip(&pkt.key).ok_or(Stat::PassNotVip)?;
     Ok((vip, hash_input(&vip)))
+}
+
+/// The address VIP of a fragment. An IPv6 fragment header followed by
+/// another extension header hides the protocol; such a fragment takes the
+/// address's TCP VIP, else its UDP VIP, the same choice for every fragment
+/// of the datagram, so they all reach one backend.
+// Limitation: a UDP datagram fragmented that way, to an address that also
+// has a TCP VIP, goes to a backend of the TCP VIP; its protocol is only in
+// the first fragment, and the later ones must make the same choice.
+#[inline(always)]
+fn fragment_vip(key: &FlowKey) -> Option<Vip> {
+    if key.family == FAMILY_V6 && is_ipv6_ext_header(key.proto) {
+        return address_vip(key, PROTO_TCP).or_else(|| address_vip(key, PROTO_UDP));
+    }
+    address_vip(key, key.proto)
 }
 
 /// The service for the client-to-VIP tuple `key`: exact port, then port 0.

@@ -24,7 +24,7 @@ use lb_common::{BACKEND_F_UP, Stat, flow_hash, hash::HashInput};
 use xlb_cases::cases;
 use xlb_checks::{EncapExpect, assert_encapsulated};
 use xlb_frames::*;
-use xlb_harness::{flow_key, trivial_program};
+use xlb_harness::{Lb, flow_key, trivial_program};
 use xlb_world::*;
 
 #[test]
@@ -263,5 +263,79 @@ fn time_per_packet_is_measured_for_new_tracked_and_non_vip_traffic() {
     eprintln!(
         "ns/packet: new flow {new_ns}, tracked flow {tracked_ns}, non-VIP pass {pass_ns}, \
          trivial XDP_PASS program {trivial_ns}"
+    );
+}
+
+/// Backend id the outer header of a forwarded frame names; panics unless
+/// the frame was forwarded.
+fn backend_of_output(lb: &Lb, frame: &[u8], what: &str) -> u32 {
+    let out = lb.run(frame);
+    assert_eq!(out.action, XDP_TX, "{what}: forwarded");
+    let dst = outer_dst(&out.frame, 14);
+    lb.backend_addrs
+        .iter()
+        .find(|(_, a)| **a == dst)
+        .map(|(id, _)| *id)
+        .expect("outer destination is a known backend")
+}
+
+#[test]
+fn later_ipv6_fragments_follow_the_first_when_options_follow_the_fragment_header() {
+    // The fragment header's next header is that of the fragmentable part:
+    // here destination options, then TCP. Only the first fragment shows
+    // the TCP; the later ones must still reach the same backend.
+    let lb = standard_lb();
+    let IpAddr::V6(vip) = V6_TCP.addr else {
+        panic!("IPv6 VIP expected")
+    };
+    let first = ipv6_with_exts(
+        CLIENT6,
+        vip.octets(),
+        &[Ext::Fragment(0, true), Ext::DestOpts],
+        TCP,
+        &tcp(1700, 443, true, 8),
+    );
+    let later = ipv6_with_exts(
+        CLIENT6,
+        vip.octets(),
+        &[Ext::Fragment(5, false)],
+        Ext::DestOpts.number(),
+        &[7; 16],
+    );
+    let first_backend = backend_of_output(&lb, &ether6(&first), "first fragment");
+    let later_backend = backend_of_output(&lb, &ether6(&later), "later fragment");
+    assert_eq!(
+        first_backend, later_backend,
+        "fragments of one datagram split"
+    );
+}
+
+#[test]
+fn an_ipv6_atomic_fragment_of_a_tracked_flow_reaches_the_flows_backend() {
+    // RFC 6946: a fragment header with offset 0 and M clear is a whole
+    // packet and is processed as one. A tracked flow must not move for it.
+    let lb = standard_lb();
+    let vip = V6_TCP;
+    let IpAddr::V6(vip_addr) = vip.addr else {
+        panic!("IPv6 VIP expected")
+    };
+    let addrs = flow_key(CLIENT6.into(), vip.addr, 0, 0, TCP);
+    let by_addrs = lb.maglev_backend(vip.id, &addrs, HashInput::Addresses);
+    let sport = (1800..2000)
+        .find(|&p| {
+            let key = flow_key(CLIENT6.into(), vip.addr, p, vip.port, TCP);
+            lb.maglev_backend(vip.id, &key, HashInput::FiveTuple) != by_addrs
+        })
+        .expect("a port whose 5-tuple hash differs from the address hash");
+    let packet = |exts: &[Ext], syn| {
+        let l4 = tcp(sport, vip.port, syn, 0);
+        ether6(&ipv6_with_exts(CLIENT6, vip_addr.octets(), exts, TCP, &l4))
+    };
+    let owner = backend_of_output(&lb, &packet(&[], true), "SYN");
+    let atomic = packet(&[Ext::Fragment(0, false)], false);
+    assert_eq!(
+        backend_of_output(&lb, &atomic, "atomic fragment"),
+        owner,
+        "the atomic fragment left its flow's backend"
     );
 }
