@@ -218,6 +218,28 @@ fn an_endless_or_binary_file_is_refused_with_a_reason() {
 }
 
 #[test]
+fn a_named_pipe_is_refused_at_once_rather_than_waited_on() {
+    // Regression: with the config path turned into a pipe, a reload
+    // blocked in open(2) on xlbd's only runtime thread for good.
+    let path = std::env::temp_dir().join(format!("xlb-fifo-{}.yaml", std::process::id()));
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: `c_path` is a valid NUL-terminated path for the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let (done, result) = std::sync::mpsc::channel();
+    let reader = path.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(Config::load(&reader).map(|_| ()));
+    });
+    let outcome = result.recv_timeout(std::time::Duration::from_secs(10));
+    let _ = std::fs::remove_file(&path);
+    let err = outcome
+        .expect("loading a named pipe returns instead of waiting for a writer")
+        .expect_err("a named pipe is not a config");
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(chain.ends_with(": a named pipe, not a file"), "{chain}");
+}
+
+#[test]
 fn every_broken_config_is_rejected_with_file_line_and_field() {
     let mut failures = Vec::new();
     for case in BROKEN {

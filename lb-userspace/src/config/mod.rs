@@ -108,14 +108,24 @@ fn fnv1a_64(bytes: &[u8]) -> u64 {
 /// what a wrong path (`/dev/zero`, a log file) can cost.
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// Reads `path` as UTF-8 text of at most [`MAX_CONFIG_BYTES`].
+/// Reads `path` as UTF-8 text of at most [`MAX_CONFIG_BYTES`]; refuses a
+/// named pipe.
 fn read_text(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 
+    // Opened without blocking: opening a named pipe that has no writer
+    // blocks, and xlbd reads its config on its only runtime thread, so a
+    // reload would stop health checks, metrics and the control socket.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if file.metadata()?.file_type().is_fifo() {
+        return Err(std::io::Error::other("a named pipe, not a file"));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(std::io::Error::other(format!(
             "larger than {} MiB",
