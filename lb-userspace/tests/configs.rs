@@ -261,6 +261,31 @@ fn every_broken_config_is_rejected_with_file_line_and_field() {
 }
 
 #[test]
+fn a_rejected_value_is_reported_once_not_again_as_its_consequences() {
+    // Regression: a bad backend address also gave "pool web has no
+    // backends" (listed first), and a zero interval also "timeout: 1s is
+    // longer than the interval 0ns".
+    let text = "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+vips: [{name: web, address: 10.100.0.1, port: 80, protocol: tcp, pool: web}]
+pools:
+  web:
+    backends: [{address: 10.0.0.0/24}]
+    health_check: {interval: 0s}
+";
+    let err = Config::from_str(text, "once.yaml").expect_err("invalid");
+    let lines: Vec<String> = err.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "once.yaml:6:26: pools.web.backends[0].address: \"10.0.0.0/24\" is not an IP address",
+            "once.yaml:7:30: pools.web.health_check.interval: must be longer than 0",
+        ],
+    );
+}
+
+#[test]
 fn every_problem_is_reported_in_one_run() {
     let text = "\
 interfaces: [{name: eth0}]

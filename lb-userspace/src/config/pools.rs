@@ -293,20 +293,24 @@ pub(super) fn timing(
 ) -> (Duration, Duration) {
     let mut read = |text: &Option<At<String>>, name: &str, default: Duration| {
         let Some(text) = text else {
-            return (default, None);
+            return (default, None, true);
         };
         let field = format!("{field}.{name}");
-        let value = check
-            .parse(text, &field, values::duration)
-            .unwrap_or(default);
-        if value.is_zero() {
+        let value = check.parse(text, &field, values::duration);
+        if value.is_some_and(|v| v.is_zero()) {
             check.error(text.referenced, &field, "must be longer than 0");
         }
-        (value, Some(text.referenced))
+        let valid = value.filter(|v| !v.is_zero());
+        (
+            valid.unwrap_or(default),
+            Some(text.referenced),
+            valid.is_some(),
+        )
     };
-    let (interval, interval_at) = read(interval, "interval", defaults.0);
-    let (timeout, timeout_at) = read(timeout, "timeout", defaults.1);
-    if timeout > interval {
+    let (interval, interval_at, interval_ok) = read(interval, "interval", defaults.0);
+    let (timeout, timeout_at, timeout_ok) = read(timeout, "timeout", defaults.1);
+    // Compared only when both are valid: a rejected one has its own error.
+    if interval_ok && timeout_ok && timeout > interval {
         let at = timeout_at.or(interval_at).unwrap_or(parent);
         let message = format!("{timeout:?} is longer than the interval {interval:?}");
         check.error(at, &format!("{field}.timeout"), message);
@@ -315,12 +319,13 @@ pub(super) fn timing(
 }
 
 pub(super) fn url_path(check: &mut Checker, raw: &At<String>, field: &str) -> String {
-    if !raw.value.starts_with('/') || raw.value.contains(char::is_whitespace) {
-        check.error(
-            raw.referenced,
-            field,
-            format!("{:?} is not a path starting with /", raw.value),
+    let bad_char = |c: char| c.is_whitespace() || c.is_control();
+    if !raw.value.starts_with('/') || raw.value.contains(bad_char) {
+        let message = format!(
+            "{:?} is not a URL path: it starts with / and holds no spaces or control characters",
+            raw.value
         );
+        check.error(raw.referenced, field, message);
     }
     raw.value.clone()
 }

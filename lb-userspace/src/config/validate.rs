@@ -160,8 +160,7 @@ fn interfaces(check: &mut Checker, raw: Option<&At<Vec<At<RawInterface>>>>) -> V
         let Some(name) = check.require(&item.value.name, item.referenced, &field) else {
             continue;
         };
-        // Linux interface names are at most IFNAMSIZ - 1 = 15 bytes.
-        if name.value.is_empty() || name.value.len() > 15 || name.value.contains(['/', ' ']) {
+        if !is_interface_name(&name.value) {
             check.error(
                 name.referenced,
                 &field,
@@ -232,6 +231,15 @@ fn encap(check: &mut Checker, raw: Option<&At<RawEncap>>) -> Option<Encap> {
             );
             return None;
         }
+        // Backends drop packets from such sources as martians.
+        if !values::is_unicast_source(prefix.addr) {
+            let message = format!(
+                "{:?} is not a unicast prefix (unspecified, loopback, multicast or broadcast)",
+                text.value
+            );
+            check.error(text.referenced, field, message);
+            return None;
+        }
         Some((prefix, text.referenced))
     };
     let source_v4 = source(raw.source_v4.as_ref(), "encap.source_v4", true);
@@ -262,4 +270,12 @@ fn encap(check: &mut Checker, raw: Option<&At<RawEncap>>) -> Option<Encap> {
         mtu,
         gateway_mac,
     })
+}
+
+/// Whether the kernel would take `name` as an interface name, as its
+/// `dev_valid_name` decides: 1 to IFNAMSIZ - 1 = 15 bytes, not `.` or
+/// `..`, no `/`, `:` or whitespace.
+fn is_interface_name(name: &str) -> bool {
+    let bad_char = |c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control();
+    !name.is_empty() && name.len() <= 15 && name != "." && name != ".." && !name.contains(bad_char)
 }

@@ -18,6 +18,13 @@ pub(super) fn address(text: &str) -> Result<IpAddr, String> {
     Ok(addr)
 }
 
+/// Whether `addr`, the network address of an outer source prefix, is one
+/// a backend accepts packets from.
+pub(super) fn is_unicast_source(addr: IpAddr) -> bool {
+    let broadcast = addr == IpAddr::from([255, 255, 255, 255]);
+    !(addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || broadcast)
+}
+
 /// Parses `ADDRESS/LENGTH`, or a bare address as a full-length prefix. The
 /// host bits must be zero, so a typo cannot silently widen the prefix.
 pub(super) fn prefix(text: &str) -> Result<Prefix, String> {
@@ -31,9 +38,10 @@ pub(super) fn prefix(text: &str) -> Result<Prefix, String> {
     let width = if addr.is_ipv4() { 32 } else { 128 };
     let len = match len_text {
         None => width,
-        Some(len) => len
-            .parse::<u8>()
-            .ok()
+        // Digits only: `u8::from_str` would also take a sign, as in /+24.
+        Some(len) => Some(len)
+            .filter(|len| !len.is_empty() && len.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|len| len.parse::<u8>().ok())
             .filter(|&len| len <= width)
             .ok_or_else(|| format!("{text:?} has a prefix length outside 0..={width}"))?,
     };
@@ -49,17 +57,27 @@ pub(super) fn prefix(text: &str) -> Result<Prefix, String> {
     Ok(Prefix { addr, len })
 }
 
-/// Parses a MAC address written as six colon-separated hex bytes.
+/// Parses a unicast MAC address written as six colon-separated hex bytes.
 pub(super) fn mac(text: &str) -> Result<[u8; 6], String> {
     let bad = || format!("{text:?} is not a MAC address like 02:00:00:00:00:01");
     let mut mac = [0u8; 6];
     let mut parts = text.split(':');
     for byte in &mut mac {
-        let part = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+        // Hex digits only: `from_str_radix` would also take a sign, as in +2.
+        let part = parts
+            .next()
+            .filter(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(bad)?;
         *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
     }
     if parts.next().is_some() {
         return Err(bad());
+    }
+    // A frame to a group or all-zero address never reaches one next hop.
+    if mac[0] & 1 != 0 || mac == [0; 6] {
+        return Err(format!(
+            "{text:?} is not a unicast MAC address (group bit set, or all zero)"
+        ));
     }
     Ok(mac)
 }
@@ -164,6 +182,8 @@ mod tests {
         assert!(prefix("10.0.0.0/33").is_err());
         assert!(prefix("fd00::1/129").is_err());
         assert!(prefix("fd00::/x").is_err());
+        assert!(prefix("10.0.0.0/+8").is_err());
+        assert!(prefix("10.0.0.0/").is_err());
         assert!(prefix("bogus/8").is_err());
     }
 
@@ -201,6 +221,18 @@ mod tests {
             "02:00:00:00:00:00:00",
             "2:0:0:0:0:1",
             "zz:00:00:00:00:00",
+            "+2:00:00:00:00:01",
+        ] {
+            assert!(mac(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_gateway_mac_must_be_unicast() {
+        for bad in [
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01",
+            "00:00:00:00:00:00",
         ] {
             assert!(mac(bad).is_err(), "{bad:?} was accepted");
         }

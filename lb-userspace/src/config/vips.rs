@@ -104,6 +104,16 @@ fn pool_backends(
         return None;
     };
     if found.backends.is_empty() {
+        // Backends left out for their own errors do not make the pool
+        // empty: those errors say what is wrong.
+        let backends_field = format!("pools.{}.backends[", pool.value);
+        if check
+            .errors
+            .iter()
+            .any(|e| e.field.starts_with(&backends_field))
+        {
+            return None;
+        }
         check.error(
             pool.referenced,
             field,

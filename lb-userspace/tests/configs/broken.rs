@@ -242,4 +242,48 @@ interfaces: [{name: eth1}]
 ",
         error: "broken.yaml:2:1: ",
     },
+    Broken {
+        what: "outer source prefix covering every address",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 0.0.0.0/0}
+",
+        error: "broken.yaml:2:20: encap.source_v4: \"0.0.0.0/0\" is not a unicast prefix",
+    },
+    Broken {
+        what: "multicast gateway MAC",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {gateway_mac: \"01:00:5e:00:00:01\"}
+",
+        error: "broken.yaml:2:22: encap.gateway_mac: \"01:00:5e:00:00:01\" is not a unicast MAC",
+    },
+    Broken {
+        what: "interface name the kernel refuses",
+        yaml: "\
+interfaces: [{name: \"eth\\t0\"}]
+",
+        error: "broken.yaml:1:21: interfaces[0].name: \"eth\\t0\" is not an interface name",
+    },
+    Broken {
+        what: "health-check path with a line break",
+        yaml: "\
+interfaces: [{name: eth0}]
+pools:
+  web:
+    health_check: {kind: http, path: \"/x\\r\\nHost: y\"}
+",
+        error: "broken.yaml:4:38: pools.web.health_check.path: \"/x\\r\\nHost: y\" is not a URL path",
+    },
+    Broken {
+        what: "backend address written as a prefix",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+vips: [{name: web, address: 10.100.0.1, port: 80, protocol: tcp, pool: web}]
+pools:
+  web: {backends: [{address: 10.0.0.0/24}]}
+",
+        error: "broken.yaml:5:30: pools.web.backends[0].address: \"10.0.0.0/24\" is not an IP address",
+    },
 ];
