@@ -74,7 +74,9 @@ fn tracked_choice(flow: *mut Flow, vip: &Vip, hash: u32, syn: bool) -> Result<Ch
         touch(flow);
         return Ok(choice(id, backend, hash, false));
     }
-    let picked = maglev_choice(vip, hash, false)?;
+    // A SYN starts a new connection on a reused tuple and is counted as a
+    // new flow; a flow moved off a down backend is not.
+    let picked = maglev_choice(vip, hash, syn)?;
     // SAFETY: as above.
     unsafe {
         (*flow).backend_id = picked.backend_id;

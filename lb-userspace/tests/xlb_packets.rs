@@ -143,6 +143,16 @@ fn a_syn_on_a_reused_tuple_follows_the_live_table() {
         other,
         "the new connection on the same tuple follows the live table"
     );
+    assert_eq!(
+        lb.traffic("VIP_STATS", vip.id).new_flows,
+        2,
+        "both connections counted as new flows"
+    );
+    assert_eq!(
+        lb.traffic("BACKEND_STATS", other).new_flows,
+        1,
+        "the second on its backend"
+    );
 }
 
 #[test]
