@@ -273,8 +273,13 @@ async fn bad_readings_hold_the_last_factor_for_the_grace_then_the_configured_wei
             "held within the grace"
         );
         until(|| tracker.view().factor("web", ip) == 1.0).await;
+        // The grace runs from the last good reading, which can be up to one
+        // interval (100 ms) before the answers turned bad.
         let after = bad_since.elapsed();
-        assert!(after >= Duration::from_secs(1), "fell back after {after:?}");
+        assert!(
+            after >= Duration::from_millis(900),
+            "fell back after {after:?}"
+        );
         assert!(metrics.scrapes("web", ip, ScrapeOutcome::Absurd) >= 3);
         assert!(metrics.scrapes("web", ip, ScrapeOutcome::ParseError) >= 1);
     })
