@@ -7,7 +7,7 @@
 //! garbage, packets of every size, encapsulated packets), mutated with
 //! cuts, stray bytes, bad lengths and header lengths, VLAN stacks and
 //! fragment bits. The oracles (`fuzz/oracle.rs`, `fuzz/decap_oracle.rs`)
-//! check every case. `cargo xtask fuzz` runs millions.
+//! check every case. `cargo xtask bench --fuzz-cases N` runs millions.
 //!
 //! Needs root: the programs are loaded into the kernel.
 
