@@ -201,6 +201,8 @@ fn open_pinned(pin_dir: &Path, name: &'static str) -> Result<Map, DecapError> {
 
 /// Removes every pin of an attachment that exists under `pin_dir`.
 fn remove_pins(pin_dir: &Path) -> Result<(), DecapError> {
+    let link = pin_dir.join(LINK_PIN);
+    crate::dataplane::pins::remove_link_pin(&link).map_err(io_error("detaching", &link))?;
     for name in PINS {
         let path = pin_dir.join(name);
         match std::fs::remove_file(&path) {

@@ -142,15 +142,15 @@ fn adopt(
     }))
 }
 
-/// Detaches `xlb` from an interface by removing its link pin; the kernel
-/// detaches once no process holds the link either.
+/// Detaches `xlb` from an interface and removes its link pin.
 ///
 /// # Errors
 ///
-/// When the pin exists and cannot be removed.
+/// When the pin exists and cannot be detached or removed.
 pub fn unpin_link(pins: &PinDir, interface: &str) -> Result<(), DataplaneError> {
     let path = pins.link(interface);
-    std::fs::remove_file(&path).map_err(|source| DataplaneError::PinDir { path, source })?;
+    super::pins::remove_link_pin(&path)
+        .map_err(|source| DataplaneError::PinDir { path, source })?;
     info!(interface, "detached from interface no longer in the config");
     Ok(())
 }

@@ -212,7 +212,7 @@ fn check_pinned_maps(pins: &PinDir, flow_capacity: u32) -> Result<(), DataplaneE
 /// When a pin exists but cannot be removed.
 pub fn remove_all(pins: &PinDir) -> io::Result<()> {
     for interface in pins.pinned_links()? {
-        remove_if_present(&pins.link(&interface))?;
+        remove_link_pin(&pins.link(&interface))?;
     }
     for (name, _, _) in PINNED_MAPS {
         remove_if_present(&pins.map(name))?;
@@ -244,4 +244,88 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
+}
+
+/// `BPF_OBJ_GET` and `BPF_LINK_DETACH` from include/uapi/linux/bpf.h.
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_LINK_DETACH: libc::c_long = 34;
+
+/// `bpf_attr` for `BPF_OBJ_GET`. The kernel refuses nonzero bytes past
+/// the fields it knows, so the tail padding is a field, zeroed.
+#[repr(C)]
+#[derive(Default)]
+struct ObjGetAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    path_fd: i32,
+    _pad: u32,
+}
+
+/// Detaches the link pinned at `path` from its interface, then removes the
+/// pin. Removing the pin alone detaches only when the kernel frees the
+/// link, which it defers (and never does while a process holds it), so a
+/// look at the interface right after could still find the program.
+/// `BPF_LINK_DETACH` (Linux 5.9) detaches at once. A missing pin is not an
+/// error.
+///
+/// # Errors
+///
+/// When the pin exists but cannot be opened, detached or removed.
+pub fn remove_link_pin(path: &Path) -> io::Result<()> {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "NUL in pin path",
+        ));
+    };
+    let mut get = ObjGetAttr {
+        pathname: name.as_ptr() as u64,
+        ..ObjGetAttr::default()
+    };
+    // SAFETY: `get` is a valid `bpf_attr.obj_get` whose path pointer points
+    // at a NUL-terminated string that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            &mut get as *mut ObjGetAttr,
+            size_of::<ObjGetAttr>(),
+        )
+    };
+    if fd < 0 {
+        let error = io::Error::last_os_error();
+        return match error.kind() {
+            io::ErrorKind::NotFound => Ok(()),
+            _ => Err(error),
+        };
+    }
+    // SAFETY: the kernel just returned `fd` as a new descriptor we own.
+    let link = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+
+    let mut detach: u32 = {
+        use std::os::fd::AsRawFd as _;
+        link.as_raw_fd() as u32
+    };
+    // SAFETY: `detach` is a valid `bpf_attr.link_detach` (one u32, the link
+    // fd, which stays open across the call).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_LINK_DETACH,
+            &mut detach as *mut u32,
+            size_of::<u32>(),
+        )
+    };
+    // A link already detached (its interface gone) answers ENOLINK.
+    if rc < 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ENOLINK) {
+            return Err(error);
+        }
+    }
+    remove_if_present(path)
 }
