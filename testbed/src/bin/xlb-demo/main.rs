@@ -91,6 +91,7 @@ fn run(args: &Args) -> Result<()> {
     ));
     let first = measure(&testbed, target, args.requests)?;
     show::share_table(&first, &weights);
+    show::not_taking_new_flows(&config, &vip.pool);
 
     show::heading(&format!("2. Failover: b{VICTIM}'s server is killed"));
     let (during, detected) = failover(&testbed, target)?;

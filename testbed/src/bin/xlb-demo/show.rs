@@ -45,6 +45,26 @@ pub fn pool_weights(config: &Config, pool: &str) -> Vec<(String, u32)> {
     })
 }
 
+/// Prints which backends of `pool` are draining or in maintenance: the
+/// share table counts them at weight 0, though the config gives them one.
+pub fn not_taking_new_flows(config: &Config, pool: &str) {
+    let Some(pool) = config.pools.get(pool) else {
+        return;
+    };
+    for backend in &pool.backends {
+        let state = match backend.state {
+            xlb::config::BackendState::Ready => continue,
+            xlb::config::BackendState::Drain => "draining",
+            xlb::config::BackendState::Maint => "in maintenance",
+        };
+        println!(
+            "  {} is {state} (state in the config; weight {}): it keeps its flows, takes no new ones",
+            backend_name(backend.address),
+            backend.weight
+        );
+    }
+}
+
 /// Prints the share table of `stats` against `weights`, and the failures.
 pub fn share_table(stats: &RequestStats, weights: &[(String, u32)]) {
     print!("{}", format_shares(&shares(stats, weights)));
