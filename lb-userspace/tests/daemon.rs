@@ -445,6 +445,29 @@ fn a_reload_swaps_changed_tables_and_an_invalid_config_changes_nothing() {
         Some((true, 0))
     );
 
+    // A start-time key changed: the reload applies the rest and says which
+    // key waits for a restart.
+    let text =
+        config_yaml(&bed, [1, 1, 3]).replace("flow_table_size: 4096", "flow_table_size: 8192");
+    let temp = bed.dir.join("next.yaml");
+    fs::write(&temp, &text).unwrap();
+    fs::rename(&temp, bed.config_path()).unwrap();
+    let generation = bed.status().reload_generation;
+    let out = bed.xlbd(&[
+        "reload",
+        "--status-file",
+        bed.status_path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let status = bed.wait_reload(generation);
+    let outcome = status.last_reload.expect("a reload result");
+    assert_eq!(outcome.restart_needed, ["flow_table_size"], "{outcome:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("flow_table_size changed but only take effect on restart"),
+        "{stderr}"
+    );
+
     // An invalid config: `xlbd reload` exits 1, the maps stay.
     let snapshot = (vips(&maps), backend_ids(&maps), live_table(&maps, &after));
     let mut text = config_yaml(&bed, [1, 1, 3]);

@@ -55,6 +55,7 @@ pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
         return match now.last_reload {
             Some(outcome) if outcome.ok => {
                 println!("reloaded ({} changes)", outcome.changes);
+                warn_restart_needed(&outcome.restart_needed);
                 Ok(())
             }
             Some(outcome) => bail!(
@@ -65,4 +66,14 @@ pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
         };
     }
     bail!("xlbd (pid {pid}) did not finish the reload within {RELOAD_TIMEOUT:?}")
+}
+
+/// Tells the operator which changed keys still wait for a restart.
+pub fn warn_restart_needed(keys: &[String]) {
+    if !keys.is_empty() {
+        eprintln!(
+            "warning: {} changed but only take effect on restart; the running values stay",
+            keys.join(", ")
+        );
+    }
 }

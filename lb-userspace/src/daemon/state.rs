@@ -132,13 +132,14 @@ impl Daemon {
     pub fn reload(&mut self) -> ReloadOutcome {
         systemd::reloading();
         let outcome = match self.try_reload() {
-            Ok(changes) => {
+            Ok((changes, restart_needed)) => {
                 info!(changes, config = %self.config_path.display(), "reloaded");
                 self.status.reloads_succeeded_total += 1;
                 ReloadOutcome {
                     ok: true,
                     changes,
                     error: None,
+                    restart_needed,
                 }
             }
             Err(e) => {
@@ -149,6 +150,7 @@ impl Daemon {
                     ok: false,
                     changes: 0,
                     error: Some(message),
+                    restart_needed: Vec::new(),
                 }
             }
         };
@@ -159,21 +161,51 @@ impl Daemon {
         outcome
     }
 
-    fn try_reload(&mut self) -> anyhow::Result<usize> {
+    /// Applies the config file; returns the map writes made and the keys
+    /// that changed but wait for a restart.
+    fn try_reload(&mut self) -> anyhow::Result<(usize, Vec<String>)> {
         let config = load_config(&self.config_path)?;
         let desired = desired_state(&config)?;
-        let startup = Startup::from_config(&config);
-        if startup != self.startup {
+        let restart_needed = self.restart_needed(&config);
+        if !restart_needed.is_empty() {
             warn!(
-                "interfaces, pin_path and flow_table_size only change on restart; \
-                 the running ones stay"
+                keys = restart_needed.join(", "),
+                "these settings only change on restart; the running ones stay"
             );
         }
         self.checker.update_config(&config);
         self.load.update_config(&config);
         let changes = self.apply_config(desired)?;
         self.status.config_version = config.version();
-        Ok(changes)
+        Ok((changes, restart_needed))
+    }
+
+    /// The start-time keys whose values in `config` differ from the
+    /// running ones.
+    fn restart_needed(&self, config: &Config) -> Vec<String> {
+        let startup = Startup::from_config(config);
+        let metrics = config.metrics_listen.to_string();
+        let changed = [
+            ("interfaces", startup.interfaces != self.startup.interfaces),
+            ("pin_path", startup.pins != self.startup.pins),
+            (
+                "flow_table_size",
+                startup.flow_capacity != self.startup.flow_capacity,
+            ),
+            (
+                "control_socket",
+                self.status.control_socket.as_ref() != Some(&config.control_socket),
+            ),
+            (
+                "metrics_listen",
+                self.status.metrics_listen.as_ref() != Some(&metrics),
+            ),
+        ];
+        changed
+            .into_iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(key, _)| key.to_owned())
+            .collect()
     }
 
     /// Logs that the daemon stops and that the data plane stays.

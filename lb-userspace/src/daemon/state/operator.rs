@@ -121,6 +121,13 @@ impl Daemon {
                 info!(uid = peer.uid, pid = ?peer.pid, "reload asked on the control socket");
                 let outcome = self.reload();
                 let response = match outcome.error {
+                    None if !outcome.restart_needed.is_empty() => Response::done(
+                        format!(
+                            "reloaded; {} only change on restart, the running values stay",
+                            outcome.restart_needed.join(", ")
+                        ),
+                        outcome.changes,
+                    ),
                     None => Response::done("reloaded", outcome.changes),
                     Some(error) => Response::failed(format!("reload failed: {error}")),
                 };
