@@ -314,4 +314,115 @@ fn xlbctl_and_metrics_count_exactly_the_connections_sent() {
     // The read verbs read the pinned maps: they work with xlbd gone.
     xlbd.kill().expect("SIGKILL xlbd");
     check_xlbctl(&xlbd, &answers);
+
+    // A new xlbd adopts the maps; rates and operator states through it.
+    let xlbd = start_xlbd(&testbed, &config);
+    check_rates(&testbed, &xlbd);
+    check_maint_and_reset(&testbed, &xlbd);
+}
+
+/// The member of `web` at backend `k` in `svc list` output.
+fn member(services: &Json, k: usize) -> Json {
+    let web = service(services, "web");
+    web["backends"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["address"] == address(k)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no b{k} in {web}"))
+}
+
+/// `--rate` and `--watch` read zero on an idle VIP, and new flows per
+/// second while the client sends.
+fn check_rates(testbed: &Testbed, xlbd: &Xlbd) {
+    let idle = xlbctl(xlbd, &["svc", "list", "--rate", "--interval", "300ms"]);
+    let web = service(&idle["vips"], "web");
+    assert_eq!(web["traffic"]["new_flows"], 0, "idle: {web}");
+    assert_eq!(web["traffic"]["packets"], 0, "idle: {web}");
+
+    let target = plan::vip_socket_v4(1, 80);
+    let busy = std::thread::scope(|scope| {
+        let sender = scope.spawn(|| testbed.run_requests(target, 300, |_, _| {}));
+        std::thread::sleep(Duration::from_millis(100));
+        let rates = xlbctl(xlbd, &["svc", "list", "--rate", "--interval", "1s"]);
+        let sent = sender.join().expect("sender thread").expect("requests run");
+        assert_eq!(sent.failures, 0, "{sent:?}");
+        rates
+    });
+    let web = service(&busy["vips"], "web");
+    let rate = web["traffic"]["new_flows"]
+        .as_u64()
+        .expect("new_flows rate");
+    assert!(rate > 0, "no new flows per second while sending: {web}");
+    let members: u64 = web["backends"]
+        .as_array()
+        .expect("backends")
+        .iter()
+        .map(|m| m["traffic"]["new_flows"].as_u64().expect("member rate"))
+        .sum();
+    assert!(
+        members.abs_diff(rate) <= 3,
+        "members {members} vs VIP {rate}: {web}"
+    );
+
+    let bin = bins::locate("xlbctl").expect("xlbctl is built");
+    let watch = Command::new(bin)
+        .arg("--status-file")
+        .arg(xlbd.status_path())
+        .args([
+            "-o",
+            "json",
+            "stats",
+            "--watch",
+            "--interval",
+            "200ms",
+            "--count",
+            "2",
+        ])
+        .output()
+        .expect("xlbctl stats --watch runs");
+    assert!(watch.status.success(), "{watch:?}");
+    let lines: Vec<Json> = String::from_utf8_lossy(&watch.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "--count 2 prints two samples");
+    for sample in &lines {
+        let forwarded = sample
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["reason"] == "forwarded"))
+            .unwrap_or_else(|| panic!("no forwarded row in {sample}"));
+        assert_eq!(
+            forwarded["packets"], 0,
+            "idle VIP, nothing forwarded per second"
+        );
+    }
+}
+
+/// `backend maint` takes a backend out (no new flows, not up); `backend
+/// reset` gives it back to the config.
+fn check_maint_and_reset(testbed: &Testbed, xlbd: &Xlbd) {
+    xlbctl(xlbd, &["backend", "maint", &address(2)]);
+    let b2 = member(&xlbctl(xlbd, &["svc", "list"]), 2);
+    assert_eq!(b2["state"], "maint", "{b2}");
+    assert_eq!(
+        (&b2["up"], &b2["in_table"]),
+        (&Json::from(false), &Json::from(false))
+    );
+    let stats = testbed
+        .run_requests(plan::vip_socket_v4(1, 80), 60, |_, _| {})
+        .expect("requests run");
+    assert_eq!(stats.failures, 0, "{stats:?}");
+    assert!(
+        !stats.per_backend.contains_key("b2"),
+        "b2 in maint answered: {stats:?}"
+    );
+
+    xlbctl(xlbd, &["backend", "reset", &address(2)]);
+    let b2 = member(&xlbctl(xlbd, &["svc", "list"]), 2);
+    assert_eq!(b2["state"], "ready", "{b2}");
+    assert_eq!(b2["operator"], Json::Null, "{b2}");
+    assert_eq!(
+        (&b2["up"], &b2["in_table"]),
+        (&Json::from(true), &Json::from(true))
+    );
 }
