@@ -7,6 +7,8 @@
 
 mod apply;
 mod attach;
+#[cfg(test)]
+mod consistency;
 pub mod counters;
 pub mod desired;
 mod error;
