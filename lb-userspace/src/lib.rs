@@ -1,6 +1,7 @@
 //! xlb's user side: config, Maglev tables, map access, shared by xlbd,
 //! xlbctl, xtask and the tests.
 
+pub mod announce;
 pub mod cli;
 pub mod config;
 pub mod daemon;

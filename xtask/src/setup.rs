@@ -26,6 +26,10 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iptables",
     // The real node_exporter that lb-userspace/tests/load.rs scrapes.
     "prometheus-node-exporter",
+    // The fleet: etcd holds the config, BIRD announces the VIPs
+    // (lb-userspace/tests/etcd.rs, testbed's fleet test).
+    "etcd-server",
+    "bird2",
 ];
 
 /// The toolchain that builds lb-ebpf (`rustup run nightly`, as aya-build does).

@@ -7,6 +7,7 @@
 //! column and field. `configs/full.yaml` documents every key with its
 //! default.
 
+mod announce;
 mod check;
 mod error;
 mod load;
@@ -20,6 +21,7 @@ mod vips;
 
 use std::path::Path;
 
+pub use announce::Announce;
 pub use check::{CheckReport, check};
 pub use error::{ConfigError, Issue};
 pub use load::{

@@ -31,6 +31,13 @@ pub(super) struct RawConfig {
     pub vips: Option<At<Vec<At<RawVip>>>>,
     #[serde(default)]
     pub pools: BTreeMap<PoolName, At<RawPool>>,
+    pub announce: Option<At<RawAnnounce>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAnnounce {
+    pub table: Option<At<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,11 @@ pub struct Config {
     pub vips: Vec<VipConfig>,
     /// Backend pools by name.
     pub pools: BTreeMap<String, PoolConfig>,
+    /// Where to announce served VIPs; `None` (the default) announces none.
+    // Left out of the canonical form when unset, so versions of configs
+    // without it stay what they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announce: Option<super::announce::Announce>,
 }
 
 /// One interface xlb attaches to.

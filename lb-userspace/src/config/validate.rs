@@ -120,6 +120,10 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
     let mut pools = pools::pools(&mut check, &raw.pools, raw.encap.as_ref().map(|e| &e.value));
     let vips = vips::vips(&mut check, raw.vips.as_ref(), &pools);
     pools::default_check_ports(&mut check, &raw.pools, &mut pools, &vips);
+    let announce = raw
+        .announce
+        .as_ref()
+        .and_then(|raw| super::announce::announce(&mut check, raw));
 
     // A value is `None` only after its error was recorded.
     let (Some(metrics_listen), Some(encap), true) =
@@ -138,6 +142,7 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
         encap,
         vips,
         pools,
+        announce,
     };
     let mut warnings = check.warnings;
     warnings.sort_by_key(|issue| (issue.line, issue.column));

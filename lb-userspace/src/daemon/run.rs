@@ -12,6 +12,10 @@ use super::logging::{self, LogFormat};
 use super::status::DEFAULT_STATUS_FILE;
 use super::watch::ConfigWatch;
 
+/// How often xlbd checks that its program is still attached, which bounds
+/// how long a node without a data plane keeps announcing its VIPs.
+const DATAPLANE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Arguments of `xlbd run`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct RunArgs {
@@ -66,6 +70,7 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
     let _metrics = crate::metrics::start(&daemon.snapshot(), state, sources).await;
     let mut health = daemon.checker().subscribe();
     let mut load = daemon.load().subscribe();
+    let mut dataplane_check = tokio::time::interval(DATAPLANE_CHECK_INTERVAL);
 
     loop {
         readers.send_replace(daemon.snapshot());
@@ -84,6 +89,9 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
             }
             () = slow_start_step(&daemon) => {
                 reapply(&mut daemon);
+            }
+            _ = dataplane_check.tick() => {
+                daemon.check_dataplane();
             }
             incoming = next_request(&mut control) => {
                 if daemon.handle_control(incoming).is_break() {

@@ -18,6 +18,7 @@ use super::status::{DaemonStatus, ReloadOutcome};
 use super::systemd;
 use crate::dataplane::DesiredState;
 
+mod announcing;
 mod operator;
 
 /// xlbd between start and exit.
@@ -37,6 +38,12 @@ pub struct Daemon {
     checker: HealthChecker,
     // Scrapes the load backends report; its view scales their weights.
     load: LoadTracker,
+    // Keeps the served VIPs' routes for the routing daemon, if configured.
+    announcer: Option<crate::announce::Announcer>,
+    // VIP addresses with a backend taking new flows, after the last apply.
+    servable: std::collections::BTreeSet<std::net::IpAddr>,
+    // Whether an interface lost the program this daemon attached.
+    dataplane_lost: bool,
 }
 
 impl Daemon {
@@ -88,7 +95,11 @@ impl Daemon {
             metrics_listen: Some(config.metrics_listen.to_string()),
             ..DaemonStatus::default()
         };
-        let daemon = Self {
+        let announcer = config
+            .announce
+            .as_ref()
+            .map(crate::announce::Announcer::new);
+        let mut daemon = Self {
             config_path: config_path.to_owned(),
             status_file: status_file.to_owned(),
             startup,
@@ -99,7 +110,12 @@ impl Daemon {
             overrides: Overrides::default(),
             checker,
             load,
+            announcer,
+            servable: Default::default(),
+            dataplane_lost: false,
         };
+        // Announces what the first apply can serve (no map changes).
+        daemon.reapply()?;
         daemon.publish();
         systemd::ready();
         systemd::status("serving");
@@ -175,6 +191,7 @@ impl Daemon {
         }
         self.checker.update_config(&config);
         self.load.update_config(&config);
+        self.update_announce(config.announce.as_ref());
         let changes = self.apply_config(desired)?;
         self.status.config_version = config.version();
         Ok((changes, restart_needed))
@@ -208,9 +225,11 @@ impl Daemon {
             .collect()
     }
 
-    /// Logs that the daemon stops and that the data plane stays.
-    pub fn stop(&self) {
+    /// Withdraws the announced VIPs, and logs that the daemon stops and
+    /// that the data plane stays.
+    pub fn stop(&mut self) {
         systemd::stopping();
+        self.withdraw_all();
         info!(
             pin_path = %self.startup.pins.root().display(),
             "stopping; the data plane stays attached (`xlbd detach` removes it)"

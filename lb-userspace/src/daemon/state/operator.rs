@@ -53,7 +53,10 @@ impl Daemon {
         let view = self.checker.view();
         self.health = crate::health::steer(&view, &mut steered, std::time::Instant::now());
         crate::load::steer(&self.load.view(), &mut steered);
-        Ok(self.dataplane.apply(&steered, &self.health)?)
+        let changes = self.dataplane.apply(&steered, &self.health)?;
+        let health = self.health.clone();
+        self.announce(&steered, &health);
+        Ok(changes)
     }
 
     /// The status as the status file and the metrics show it.
