@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod decap;
+pub mod etcd;
 pub mod health;
 pub mod load;
 pub mod maglev;

@@ -10,6 +10,7 @@
 //! usage (clap's own). `-o json` is the stable interface for scripts.
 
 mod backend;
+mod config;
 mod context;
 mod ct;
 mod maglev;
@@ -71,6 +72,9 @@ enum Command {
     Stats(stats::StatsArgs),
     /// The daemon and data plane: `xlbctl status`.
     Status,
+    /// A fleet's config in etcd: `xlbctl config push FILE --etcd ... --etcd-key ...`.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Make xlbd reload its config: `xlbctl reload`.
     Reload,
     /// Make xlbd take the data plane down and exit: `xlbctl detach`.
@@ -105,6 +109,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         clap_complete::generate(*shell, &mut command, "xlbctl", &mut std::io::stdout());
         return Ok(());
     }
+    if let Command::Config(command) = &cli.command {
+        return config::run(command);
+    }
     let context = Context::new(cli);
     match &cli.command {
         Command::Svc(command) => svc::run(&context, command),
@@ -115,7 +122,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Status => status::run(&context),
         Command::Reload => socket::simple(&context, crate::daemon::control::Request::Reload),
         Command::Detach => socket::simple(&context, crate::daemon::control::Request::Detach),
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Config(_) => Ok(()),
     }
 }
 

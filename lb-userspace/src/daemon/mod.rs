@@ -9,6 +9,7 @@
 pub mod check;
 pub mod control;
 pub mod detach;
+pub mod etcd_source;
 pub mod logging;
 pub mod overrides;
 pub mod reload_cmd;
@@ -20,5 +21,5 @@ pub mod view;
 mod watch;
 
 pub use logging::LogFormat;
-pub use state::Daemon;
+pub use state::{ConfigSource, Daemon};
 pub use status::{DaemonStatus, ReloadOutcome};

@@ -33,6 +33,12 @@ pub struct ReloadArgs {
 pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
     let before = DaemonStatus::read(&args.status_file)
         .with_context(|| format!("reading {}", args.status_file.display()))?;
+    if before.config.starts_with("etcd:") {
+        bail!(
+            "xlbd takes its config from {}; change it with `xlbctl config push`",
+            before.config.display()
+        );
+    }
     let config = load_config(&before.config)?;
     desired_state(&config)?;
 

@@ -6,11 +6,12 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, warn};
 
-use super::Daemon;
 use super::control::{self, next_request};
+use super::etcd_source::{self, EtcdArgs};
 use super::logging::{self, LogFormat};
 use super::status::DEFAULT_STATUS_FILE;
 use super::watch::ConfigWatch;
+use super::{ConfigSource, Daemon};
 
 /// How often xlbd checks that its program is still attached, which bounds
 /// how long a node without a data plane keeps announcing its VIPs.
@@ -20,8 +21,12 @@ const DATAPLANE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_
 #[derive(Clone, Debug, clap::Args)]
 pub struct RunArgs {
     /// The config file, e.g. `--config /etc/xlb/xlb.yaml`.
-    #[arg(long, short)]
-    pub config: PathBuf,
+    #[arg(long, short, required_unless_present = "etcd", conflicts_with = "etcd")]
+    pub config: Option<PathBuf>,
+    /// Take the config from etcd instead, and follow its changes:
+    /// `--etcd 10.0.0.2:2379,10.0.0.3:2379 --etcd-key /xlb/config`.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Log lines as text or as JSON objects (`--log-format json`).
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
@@ -51,14 +56,22 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
 
-    let mut daemon = Daemon::start(&args.config, &args.status_file)?;
-    let mut watch = match ConfigWatch::start(daemon.config_path()) {
-        Ok(watch) => Some(watch),
-        Err(error) => {
-            warn!(%error, "cannot watch the config file; reload with SIGHUP");
-            None
-        }
+    let mut etcd = etcd_source::start(&args.etcd)?;
+    let source = match (&args.config, &mut etcd) {
+        (Some(path), _) => ConfigSource::File(path.clone()),
+        (None, Some(etcd)) => etcd.first_config().await?,
+        (None, None) => anyhow::bail!("give --config FILE or --etcd ENDPOINTS"),
     };
+    let mut daemon = Daemon::start_from(source, &args.status_file)?;
+    let mut watch = daemon
+        .config_path()
+        .and_then(|path| match ConfigWatch::start(path) {
+            Ok(watch) => Some(watch),
+            Err(error) => {
+                warn!(%error, "cannot watch the config file; reload with SIGHUP");
+                None
+            }
+        });
 
     // The readers: xlbctl's mutations and the Prometheus endpoint.
     let mut control = control::start(&daemon.snapshot());
@@ -80,6 +93,9 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
             }
             () = changed(&mut watch) => {
                 daemon.reload();
+            }
+            update = etcd_source::next(&mut etcd) => {
+                etcd_source::handle(&mut daemon, update);
             }
             Ok(()) = health.changed() => {
                 reapply(&mut daemon);

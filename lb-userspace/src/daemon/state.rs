@@ -21,9 +21,52 @@ use crate::dataplane::DesiredState;
 mod announcing;
 mod operator;
 
+/// Where the daemon's config comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file, read again at each reload.
+    File(PathBuf),
+    /// Text handed over by a source such as etcd; `origin` names it in
+    /// messages (`etcd:/xlb/config@42`).
+    Text {
+        /// What to call the text in errors and logs.
+        origin: String,
+        /// The YAML.
+        text: String,
+    },
+}
+
+impl ConfigSource {
+    /// The file, or the origin, as the status file shows it.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            ConfigSource::File(path) => path.clone(),
+            ConfigSource::Text { origin, .. } => PathBuf::from(origin),
+        }
+    }
+
+    /// Loads and validates the config, logging its warnings.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be read or is invalid, with every problem's place.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        match self {
+            ConfigSource::File(path) => load_config(path),
+            ConfigSource::Text { origin, text } => {
+                let loaded = Config::from_str(text, origin)?;
+                for issue in &loaded.warnings {
+                    warn!(%issue, "config warning");
+                }
+                Ok(loaded.config)
+            }
+        }
+    }
+}
+
 /// xlbd between start and exit.
 pub struct Daemon {
-    config_path: PathBuf,
+    source: ConfigSource,
     status_file: PathBuf,
     startup: Startup,
     dataplane: Dataplane,
@@ -54,11 +97,20 @@ impl Daemon {
     ///
     /// When the config is invalid or the data plane cannot be set up.
     pub fn start(config_path: &Path, status_file: &Path) -> anyhow::Result<Self> {
-        let config = load_config(config_path)?;
+        Self::start_from(ConfigSource::File(config_path.to_owned()), status_file)
+    }
+
+    /// [`Daemon::start`] with the config from `source`.
+    ///
+    /// # Errors
+    ///
+    /// When the config is invalid or the data plane cannot be set up.
+    pub fn start_from(source: ConfigSource, status_file: &Path) -> anyhow::Result<Self> {
+        let config = source.load()?;
         let startup = Startup::from_config(&config);
         let desired = desired_state(&config)?;
         info!(
-            config = %config_path.display(),
+            config = %source.name().display(),
             version = env!("CARGO_PKG_VERSION"),
             "starting"
         );
@@ -86,7 +138,7 @@ impl Daemon {
             .collect();
         let status = DaemonStatus {
             pid: std::process::id(),
-            config: config_path.to_owned(),
+            config: source.name(),
             pin_path: startup.pins.root().to_owned(),
             attached,
             started_unix_s: unix_now_s(),
@@ -100,7 +152,7 @@ impl Daemon {
             .as_ref()
             .map(crate::announce::Announcer::new);
         let mut daemon = Self {
-            config_path: config_path.to_owned(),
+            source,
             status_file: status_file.to_owned(),
             startup,
             dataplane,
@@ -123,9 +175,26 @@ impl Daemon {
         Ok(daemon)
     }
 
-    /// The config file this daemon reads.
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
+    /// The config file this daemon reads, if it reads one.
+    pub fn config_path(&self) -> Option<&Path> {
+        match &self.source {
+            ConfigSource::File(path) => Some(path),
+            ConfigSource::Text { .. } => None,
+        }
+    }
+
+    /// Validates `text` (from `origin`) as a whole and applies it, or
+    /// keeps the running config if it is refused. A later SIGHUP reapplies
+    /// the last text that was applied.
+    pub fn reload_text(&mut self, origin: String, text: String) -> ReloadOutcome {
+        let previous = std::mem::replace(&mut self.source, ConfigSource::Text { origin, text });
+        let outcome = self.reload();
+        if !outcome.ok {
+            self.source = previous;
+        } else {
+            self.status.config = self.source.name();
+        }
+        outcome
     }
 
     /// The health checker, whose view changes drive [`Daemon::reapply`].
@@ -149,7 +218,7 @@ impl Daemon {
         systemd::reloading();
         let outcome = match self.try_reload() {
             Ok((changes, restart_needed)) => {
-                info!(changes, config = %self.config_path.display(), "reloaded");
+                info!(changes, config = %self.source.name().display(), "reloaded");
                 self.status.reloads_succeeded_total += 1;
                 ReloadOutcome {
                     ok: true,
@@ -177,10 +246,10 @@ impl Daemon {
         outcome
     }
 
-    /// Applies the config file; returns the map writes made and the keys
-    /// that changed but wait for a restart.
+    /// Applies the config from its source; returns the map writes made and
+    /// the keys that changed but wait for a restart.
     fn try_reload(&mut self) -> anyhow::Result<(usize, Vec<String>)> {
-        let config = load_config(&self.config_path)?;
+        let config = self.source.load()?;
         let desired = desired_state(&config)?;
         let restart_needed = self.restart_needed(&config);
         if !restart_needed.is_empty() {
@@ -223,6 +292,12 @@ impl Daemon {
             .filter(|(_, changed)| *changed)
             .map(|(key, _)| key.to_owned())
             .collect()
+    }
+
+    /// Counts a config source error (etcd unreachable, key unusable).
+    pub fn count_source_error(&mut self) {
+        self.status.config_source_errors_total += 1;
+        self.publish();
     }
 
     /// Withdraws the announced VIPs, and logs that the daemon stops and

@@ -36,6 +36,10 @@ pub struct DaemonStatus {
     /// Reloads refused because the config was invalid or could not be
     /// applied; the running config stayed.
     pub reloads_failed_total: u64,
+    /// Times the config source failed (etcd unreachable, its key missing
+    /// or not text); the running config stayed. Invalid configs count in
+    /// `reloads_failed_total`.
+    pub config_source_errors_total: u64,
     /// Result of the last reload, if any: `None` before the first.
     pub last_reload: Option<ReloadOutcome>,
     /// When the daemon started, in seconds since the Unix epoch.

@@ -71,7 +71,7 @@ fn config(order: &[usize]) -> Config {
             )
         })
         .collect();
-    let vips = if order[0] % 2 == 0 {
+    let vips = if order[0].is_multiple_of(2) {
         ["web", "api"]
     } else {
         ["api", "web"]

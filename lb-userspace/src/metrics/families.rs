@@ -240,6 +240,15 @@ fn daemon(registry: &mut Registry, status: &DaemonStatus) {
             .inc_by(count);
     }
 
+    let source_errors = counter_family(
+        registry,
+        "config_source_errors",
+        "Times the config source (etcd) was unreachable or held no usable value",
+    );
+    source_errors
+        .get_or_create(&Vec::new())
+        .inc_by(status.config_source_errors_total);
+
     let started = gauge_family(
         registry,
         "start_time_seconds",
