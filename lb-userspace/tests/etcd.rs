@@ -4,133 +4,21 @@
 //! xlbd in a network namespace of their own; the test talks to etcd from
 //! a thread that joined that namespace. Needs root; never skips.
 
+mod etcd_server;
+
 use std::fs;
-use std::net::TcpListener;
-use std::os::fd::AsRawFd as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+use etcd_server::{Etcd, TIMEOUT, in_netns, wait_for};
 use xlb::config::Config;
 use xlb::daemon::DaemonStatus;
-use xlb::etcd::{EtcdClient, Update, WatchEvent, source};
+use xlb::etcd::{Update, WatchEvent, source};
 
 const XLBD: &str = env!("CARGO_BIN_EXE_xlbd");
 const XLBCTL: &str = env!("CARGO_BIN_EXE_xlbctl");
 const KEY: &str = "/xlb/config";
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One etcd member on loopback, in `netns` if given.
-struct Etcd {
-    netns: Option<String>,
-    dir: PathBuf,
-    client_port: u16,
-    peer_port: u16,
-    child: Option<Child>,
-}
-
-impl Etcd {
-    fn start(netns: Option<&str>) -> Self {
-        let tag = format!("{}-{}", std::process::id(), free_port());
-        let mut etcd = Etcd {
-            netns: netns.map(str::to_owned),
-            dir: std::env::temp_dir().join(format!("xlb-etcd-{tag}")),
-            client_port: free_port(),
-            peer_port: free_port(),
-            child: None,
-        };
-        etcd.run();
-        etcd
-    }
-
-    fn endpoint(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-
-    fn client(&self) -> EtcdClient {
-        EtcdClient::new(&self.endpoint()).unwrap()
-    }
-
-    /// Starts (or restarts, on the same data) the member and waits until
-    /// it answers.
-    fn run(&mut self) {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let mut command = match &self.netns {
-            Some(ns) => {
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{ns}")).arg("etcd");
-                c
-            }
-            None => Command::new("etcd"),
-        };
-        command
-            .arg("--name=xlb-test")
-            .arg(format!("--data-dir={}", self.dir.display()))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=xlb-test={peer}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.child = Some(
-            command
-                .spawn()
-                .expect("starting etcd (is etcd-server installed?)"),
-        );
-        let client = self.client();
-        let up = wait_for(|| in_netns(self.netns.as_deref(), || client.get("/ping").is_ok()));
-        assert!(up, "etcd did not answer on {}", self.endpoint());
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A port free on loopback now (the kernel's pick, so tests running at
-/// once do not collide).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-    listener.local_addr().unwrap().port()
-}
-
-/// Runs `body` on a thread in network namespace `ns` (here if `None`).
-fn in_netns<T: Send>(ns: Option<&str>, body: impl FnOnce() -> T + Send) -> T {
-    let Some(ns) = ns else { return body() };
-    std::thread::scope(|scope| {
-        let thread = scope.spawn(|| {
-            let netns = fs::File::open(format!("/run/netns/{ns}")).expect("opening the netns");
-            // SAFETY: setns(2) on a namespace fd only changes this thread.
-            let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            body()
-        });
-        thread.join().expect("the netns thread panicked")
-    })
-}
-
-fn wait_for(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + TIMEOUT;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 #[test]
 fn the_client_reads_writes_and_watches_a_key() {
