@@ -31,19 +31,19 @@ fn a_fleet_announces_over_bgp_withdraws_a_stopped_node_and_shares_one_config() {
         fleet.start_xlbd(i, &endpoint);
     }
     let both = [LINKS[0].1, LINKS[1].1];
-    fleet.wait_paths("10.100.0.1", &both, "two nodes announce");
+    let _ = fleet.wait_paths("10.100.0.1", &both, "two nodes announce");
 
     fleet.stop_xlbd(0);
-    fleet.wait_paths("10.100.0.1", &[LINKS[1].1], "node 1's xlbd stopped");
+    let _ = fleet.wait_paths("10.100.0.1", &[LINKS[1].1], "node 1's xlbd stopped");
     fleet.start_xlbd(0, &endpoint);
-    fleet.wait_paths("10.100.0.1", &both, "node 1's xlbd is back");
+    let _ = fleet.wait_paths("10.100.0.1", &both, "node 1's xlbd is back");
 
     let two_vips = config(2);
     fleet.push(&endpoint, &two_vips);
     for i in 0..2 {
         fleet.wait_version(i, &version(&two_vips));
     }
-    fleet.wait_paths(
+    let _ = fleet.wait_paths(
         "10.100.0.2",
         &both,
         "a VIP pushed to etcd is announced by both",

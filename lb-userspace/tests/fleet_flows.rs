@@ -220,6 +220,12 @@ impl Drop for Servers {
     }
 }
 
+/// Narrates a step (shown with `--nocapture`, as `cargo xtask demo
+/// --fleet` runs this test).
+fn say(line: &str) {
+    eprintln!("fleet: {line}");
+}
+
 /// Sends a line on every connection and returns who answered each.
 fn ping_all(streams: &mut [BufReader<TcpStream>], round: &str) -> Vec<String> {
     streams
@@ -267,7 +273,10 @@ fn long_lived_connections_survive_losing_an_lb_node_and_getting_it_back() {
         fleet.wait_version(i, &version(&config()));
     }
     let both = [LINKS[0].1, LINKS[1].1];
-    fleet.wait_paths(VIP, &both, "two nodes announce");
+    let took = fleet.wait_paths(VIP, &both, "two nodes announce");
+    say(&format!(
+        "the router has two paths to {VIP} ({both:?}) after {took:.1?}"
+    ));
 
     let client = format!("xlb-fl-cl-{}", std::process::id());
     let mut streams: Vec<BufReader<TcpStream>> = in_netns(Some(&client), || {
@@ -288,7 +297,11 @@ fn long_lived_connections_survive_losing_an_lb_node_and_getting_it_back() {
         *counts.entry(b.clone()).or_insert(0) += 1;
         counts
     });
-    eprintln!("connections per backend: {per_backend:?}; router tx {before:?} -> {after:?}");
+    let sent = [after[0] - before[0], after[1] - before[1]];
+    say(&format!(
+        "{CONNECTIONS} connections, one ping each: backends {per_backend:?}, \
+         packets to node 1 / node 2: {sent:?}"
+    ));
     assert!(
         per_backend.len() > 1,
         "every connection on one backend: {per_backend:?}"
@@ -299,7 +312,10 @@ fn long_lived_connections_survive_losing_an_lb_node_and_getting_it_back() {
     );
 
     fleet.stop_xlbd(0);
-    fleet.wait_paths(VIP, &[LINKS[1].1], "node 1 stopped");
+    let took = fleet.wait_paths(VIP, &[LINKS[1].1], "node 1 stopped");
+    say(&format!(
+        "node 1's xlbd stopped: the router withdrew its path in {took:.1?}"
+    ));
     for round in 0..3 {
         let now = ping_all(&mut streams, &format!("node 1 down, round {round}"));
         assert_eq!(
@@ -308,8 +324,15 @@ fn long_lived_connections_survive_losing_an_lb_node_and_getting_it_back() {
         );
     }
 
+    say(&format!(
+        "3 rounds of {CONNECTIONS} pings on node 2 alone: same backends, none broke"
+    ));
+
     fleet.start_xlbd(0, &endpoint);
-    fleet.wait_paths(VIP, &both, "node 1 back");
+    let took = fleet.wait_paths(VIP, &both, "node 1 back");
+    say(&format!(
+        "node 1's xlbd started again: its path is back after {took:.1?}"
+    ));
     let before = router_tx_packets(&fleet);
     for round in 0..3 {
         let now = ping_all(&mut streams, &format!("node 1 back, round {round}"));
@@ -323,6 +346,10 @@ fn long_lived_connections_survive_losing_an_lb_node_and_getting_it_back() {
         after[0] > before[0] + MIN_PACKETS,
         "no flow went back to node 1: {before:?} -> {after:?}"
     );
+    let sent = [after[0] - before[0], after[1] - before[1]];
+    say(&format!(
+        "3 rounds over both nodes again ({sent:?} packets): same backends, none broke"
+    ));
     drop(streams);
     let _ = fs::remove_dir_all(&fleet.dir);
 }

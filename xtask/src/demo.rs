@@ -17,6 +17,10 @@ use crate::{cmd, setup};
 /// Options of `cargo xtask demo`.
 #[derive(Args)]
 pub struct DemoArgs {
+    /// Show a fleet instead: two LB nodes behind a router running BIRD
+    /// with ECMP, config in etcd, connections kept while a node stops.
+    #[arg(long)]
+    pub fleet: bool,
     /// Arguments passed on to the demo, e.g. `-- --requests 5000`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub rest: Vec<String>,
@@ -27,6 +31,9 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     require_root("the demo creates network namespaces and loads XDP programs")?;
     setup::run()?;
+    if args.fleet {
+        return fleet();
+    }
     build_bins()?;
 
     let demo = cmd::target_dir().join("debug").join("xlb-demo");
@@ -37,6 +44,23 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .args(&args.rest)
         .exec();
     Err(error).with_context(|| format!("cannot run {}", demo.display()))
+}
+
+/// The fleet demo is the fleet end-to-end test, narrated: it builds the
+/// namespaces, runs etcd, BIRD and two xlbd, and says what happens.
+// Limitation: it runs as a test (lb-userspace/tests/fleet_flows.rs), so
+// the fleet bed is not duplicated into the testbed crate; a binary of its
+// own would need the bed moved into testbed/src.
+fn fleet() -> anyhow::Result<()> {
+    cmd::run(cmd::cargo().args([
+        "test",
+        "--package",
+        "lb-userspace",
+        "--test",
+        "fleet_flows",
+        "--",
+        "--nocapture",
+    ]))
 }
 
 /// Builds xlbd, xlbctl, xlb-backend and xlb-demo (debug profile).

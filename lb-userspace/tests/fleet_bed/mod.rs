@@ -216,7 +216,10 @@ impl Fleet {
         vias.collect()
     }
 
-    pub fn wait_paths(&self, vip: &str, want: &[&str], why: &str) {
+    /// Waits until the router's next hops to `vip` are `want`; returns
+    /// how long that took.
+    pub fn wait_paths(&self, vip: &str, want: &[&str], why: &str) -> Duration {
+        let started = Instant::now();
         let want: BTreeSet<String> = want.iter().map(|s| (*s).to_owned()).collect();
         let ok = wait(|| self.router_paths(vip) == want);
         let logs = format!("{}\n{}", self.log(0), self.log(1));
@@ -225,6 +228,7 @@ impl Fleet {
             "{why}: router paths to {vip} are {:?}, not {want:?}\n{logs}",
             self.router_paths(vip)
         );
+        started.elapsed()
     }
 
     pub fn wait_version(&self, i: usize, version: &str) {
