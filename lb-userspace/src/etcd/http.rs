@@ -32,6 +32,9 @@ pub fn post(
         .ok_or_else(|| io::Error::other(format!("{endpoint} resolves to no address")))?;
     let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
     stream.set_read_timeout(read_timeout)?;
+    if read_timeout.is_none() {
+        keep_alive(&stream)?;
+    }
     stream.set_write_timeout(Some(CONNECT_TIMEOUT))?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/json\r\n\
@@ -61,6 +64,39 @@ pub fn post(
         (false, None) => Box::new(reader),
     })
 }
+
+/// TCP keepalive after [`KEEPALIVE_IDLE_S`]: a watch is quiet for hours,
+/// and without probes an etcd that vanished without closing (power loss,
+/// a partition) would leave it waiting forever rather than reconnecting.
+/// A dead peer is found after about idle + count x interval = 25 s.
+fn keep_alive(stream: &TcpStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+
+    let fd = stream.as_raw_fd();
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, KEEPALIVE_IDLE_S),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, KEEPALIVE_COUNT),
+    ];
+    for (level, name, value) in options {
+        let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `fd` is an open socket owned by `stream`, and `value`
+        // is a c_int that lives across the call, whose size is passed.
+        let rc = unsafe { libc::setsockopt(fd, level, name, (&raw const value).cast(), size) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Idle seconds before the first keepalive probe of a watch.
+const KEEPALIVE_IDLE_S: libc::c_int = 10;
+/// Seconds between keepalive probes.
+const KEEPALIVE_INTERVAL_S: libc::c_int = 5;
+/// Unanswered probes after which the connection is dropped.
+const KEEPALIVE_COUNT: libc::c_int = 3;
 
 /// Reads the status line and headers: status, chunked, content length.
 fn read_head(reader: &mut impl BufRead) -> io::Result<(u16, bool, Option<u64>)> {
