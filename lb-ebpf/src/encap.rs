@@ -1,25 +1,18 @@
 //! Step 4: wraps the IP packet in an outer IPv4 or IPv6 header addressed to
-//! the backend (direct server return), behind fresh next-hop MACs.
+//! the backend (direct server return), behind next-hop MACs from
+//! `next_hop`.
 //!
 //! The inner packet is not touched: the frame only grows at the front.
 
-use core::mem::MaybeUninit;
-
-use aya_ebpf::{
-    bindings::{BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup},
-    helpers::{bpf_fib_lookup as fib_lookup, bpf_xdp_adjust_head},
-    programs::XdpContext,
-};
-use lb_common::{
-    Backend, DEFAULT_MTU, FAMILY_V4, PROTO_IPIP, PROTO_IPV6, SETTINGS_F_GATEWAY_MAC, Settings, Stat,
-};
+use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use lb_common::{Backend, DEFAULT_MTU, FAMILY_V4, PROTO_IPIP, PROTO_IPV6, Settings, Stat};
 
 use crate::{
     csum,
     flow::Choice,
-    l2::{L2Header, read_l2, write_l2},
-    mem::zero_in_place,
+    l2::{read_l2, write_l2},
     net::{ETH_P_IPV4, ETH_P_IPV6, IPV4_HLEN, IPV6_HLEN, view_mut},
+    next_hop::next_hop_macs,
     parse::Packet,
 };
 
@@ -55,7 +48,7 @@ pub fn encapsulate(
     settings: &Settings,
 ) -> Result<(), Stat> {
     let l2 = read_l2(ctx, pkt.l2_len).ok_or(Stat::DropTruncated)?;
-    let (dmac, smac) = next_hop_macs(ctx, &choice.backend, settings, &l2)?;
+    let (dmac, smac) = next_hop_macs(ctx, choice.backend_id, &choice.backend, settings, &l2)?;
     let outer_len = outer_header_len(&choice.backend);
     grow_head(ctx, outer_len)?;
     let fail = Stat::DropAdjustFailed;
@@ -70,53 +63,6 @@ pub fn encapsulate(
     }
     Ok(())
 }
-
-/// Destination and source MACs toward `backend`: the FIB's neighbour, else
-/// the configured gateway (sent from the MAC the frame came to).
-#[inline(always)]
-fn next_hop_macs(
-    ctx: &XdpContext,
-    backend: &Backend,
-    settings: &Settings,
-    l2: &L2Header,
-) -> Result<([u8; 6], [u8; 6]), Stat> {
-    // SAFETY: `bpf_fib_lookup` is plain old data; all zeroes is its
-    // "nothing set" state.
-    let mut slot = MaybeUninit::<FibParams>::uninit();
-    let params = &mut unsafe { zero_in_place(&mut slot) }.0;
-    params.family = backend.family;
-    params.ifindex = ctx.ingress_ifindex() as u32;
-    let a = &backend.addr;
-    if backend.family == FAMILY_V4 {
-        params.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes([a[0], a[1], a[2], a[3]]);
-    } else {
-        // SAFETY: `[u8; 16]` and `[u32; 4]` have the same size, any bits
-        // are valid.
-        params.__bindgen_anon_4.ipv6_dst =
-            unsafe { core::mem::transmute::<[u8; 16], [u32; 4]>(*a) };
-    }
-    // SAFETY: `params` is a valid, writable `bpf_fib_lookup` of the size
-    // passed; `ctx.ctx` is the program's context.
-    let rc = unsafe {
-        fib_lookup(
-            ctx.ctx.cast(),
-            params,
-            size_of::<bpf_fib_lookup>() as i32,
-            0,
-        )
-    };
-    if rc == i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
-        return Ok((params.dmac, params.smac));
-    }
-    if settings.flags & SETTINGS_F_GATEWAY_MAC != 0 {
-        return Ok((settings.gateway_mac, l2.dmac));
-    }
-    Err(Stat::DropNoRoute)
-}
-
-/// `bpf_fib_lookup` aligned for [`zero_in_place`].
-#[repr(C, align(8))]
-struct FibParams(bpf_fib_lookup);
 
 /// Makes room for `bytes` more at the front of the frame.
 #[inline(always)]

@@ -8,5 +8,6 @@ pub mod l2;
 pub mod maps;
 pub mod mem;
 pub mod net;
+pub mod next_hop;
 pub mod parse;
 pub mod vip;
