@@ -192,7 +192,8 @@ pub struct Flow {
     pub backend_id: u32,
     /// VIP id, so flows can be counted per VIP without a `VIPS` lookup.
     pub vip_id: u32,
-    /// `bpf_ktime_get_ns()` when the flow was last seen, refreshed at most
+    /// `bpf_ktime_get_coarse_ns()` (`CLOCK_MONOTONIC_COARSE`, within a tick
+    /// of `CLOCK_MONOTONIC`) when the flow was last seen, refreshed at most
     /// once per `FLOW_TOUCH_INTERVAL_NS` to keep the cache line quiet.
     pub last_seen_ns: u64,
 }

@@ -8,7 +8,7 @@
 //! hashed on their addresses, statelessly, so every fragment of a datagram
 //! meets the same slot.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
     BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey, MAX_TABLE_SIZE, Stat, Vip,
     flow_hash, hash::HashInput,
@@ -81,7 +81,7 @@ fn tracked_choice(flow: *mut Flow, vip: &Vip, hash: u32, syn: bool) -> Result<Ch
     unsafe {
         (*flow).backend_id = picked.backend_id;
         (*flow).vip_id = vip.id;
-        (*flow).last_seen_ns = bpf_ktime_get_ns();
+        (*flow).last_seen_ns = now_ns();
     }
     Ok(picked)
 }
@@ -93,8 +93,7 @@ fn track_new_flow(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
     let flow = Flow {
         backend_id: picked.backend_id,
         vip_id: vip.id,
-        // SAFETY: no preconditions.
-        last_seen_ns: unsafe { bpf_ktime_get_ns() },
+        last_seen_ns: now_ns(),
     };
     // A full LRU map evicts; a failed insert only means the next packet of
     // the flow is scheduled again (to the same slot while the table holds).
@@ -105,14 +104,23 @@ fn track_new_flow(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
 /// Refreshes `last_seen_ns` at most once per `FLOW_TOUCH_INTERVAL_NS`.
 #[inline(always)]
 fn touch(flow: *mut Flow) {
-    // SAFETY: no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     // SAFETY: `flow` points at a live `FLOWS` value (see `tracked_choice`).
     unsafe {
         if now.wrapping_sub((*flow).last_seen_ns) > FLOW_TOUCH_INTERVAL_NS {
             (*flow).last_seen_ns = now;
         }
     }
+}
+
+/// The coarse monotonic clock, in ns: `CLOCK_MONOTONIC_COARSE`, which
+/// lags `CLOCK_MONOTONIC` by at most a tick and costs no clock-source read
+/// (`bpf_ktime_get_coarse_ns`, Linux 5.11+). Flow ages are measured in
+/// seconds, so a tick does not matter.
+#[inline(always)]
+fn now_ns() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 /// The backend in slot `hash % table_size` of the VIP's live table.

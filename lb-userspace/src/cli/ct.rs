@@ -180,8 +180,9 @@ fn count(format: Format, rows: &[FlowRow]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds: the clock of `bpf_ktime_get_ns`,
-/// which stamps `Flow::last_seen_ns`.
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `Flow::last_seen_ns` is
+/// stamped from (by `bpf_ktime_get_coarse_ns`, which lags it by at most a
+/// tick; ages are shown in seconds).
 pub fn monotonic_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
