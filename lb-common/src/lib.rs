@@ -40,6 +40,28 @@ pub const MAGLEV_ENTRIES: u32 = MAX_VIPS * 2 * MAX_TABLE_SIZE;
 /// Default capacity of the `FLOWS` connection table, in flows.
 pub const DEFAULT_FLOW_CAPACITY: u32 = 262_144;
 
+/// 64-bit words in the `VIP_ADDRS` filter (65 536 bits, 8 KiB).
+pub const VIP_FILTER_WORDS: u32 = 1024;
+
+/// Where the `VIP_ADDRS` filter keeps the bit of destination `addr`
+/// (family `family`): the word index and the bit's mask.
+///
+/// The address words are folded and mixed (MurmurHash3's finaliser), so
+/// neighbouring addresses land on unrelated bits. A set bit means "some VIP
+/// may live at this address"; a clear one means none does.
+#[inline(always)]
+pub fn vip_filter_bit(addr: &[u8; 16], family: u8) -> (u32, u64) {
+    let word = |i: usize| u32::from_le_bytes([addr[i], addr[i + 1], addr[i + 2], addr[i + 3]]);
+    let mut h = word(0) ^ word(4) ^ word(8) ^ word(12) ^ family as u32;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    let bit = h % (VIP_FILTER_WORDS * 64);
+    (bit / 64, 1 << (bit % 64))
+}
+
 /// Most IPv6 extension headers walked before the packet counts as malformed.
 pub const MAX_IPV6_EXT_HEADERS: usize = 6;
 

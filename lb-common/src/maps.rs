@@ -5,6 +5,10 @@
 
 /// `HashMap<VipKey, Vip>`: services, written by xlbd.
 pub const VIPS: &str = "VIPS";
+/// `Array<u64>`, `VIP_FILTER_WORDS` words: a bitmap with the
+/// `vip_filter_bit` of every VIP address set, so traffic to other addresses
+/// is passed without a `VIPS` lookup; written by xlbd.
+pub const VIP_ADDRS: &str = "VIP_ADDRS";
 /// `Array<Backend>`, `MAX_BACKENDS` entries indexed by backend id, written
 /// by xlbd.
 pub const BACKENDS: &str = "BACKENDS";

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use lb_common::{
     Backend, DEFAULT_FLOW_CAPACITY, Flow, FlowKey, MAGLEV_ENTRIES, MAX_BACKENDS, MAX_VIPS,
-    Settings, Stat, TrafficCounters, Vip, VipKey,
+    Settings, Stat, TrafficCounters, VIP_FILTER_WORDS, Vip, VipKey,
 };
 
 /// Services: one `VIP_KIND_SERVICE` key per VIP plus `VIP_KIND_ADDRESS`
@@ -15,6 +15,11 @@ use lb_common::{
 /// Written by xlbd.
 #[map]
 pub static VIPS: HashMap<VipKey, Vip> = HashMap::with_max_entries(MAX_VIPS * 3, 0);
+
+/// Bitmap of VIP addresses (`lb_common::vip_filter_bit`), 64 bits per
+/// entry, written by xlbd: a clear bit means no VIP at that address.
+#[map]
+pub static VIP_ADDRS: Array<u64> = Array::with_max_entries(VIP_FILTER_WORDS, 0);
 
 /// Backends by id, written by xlbd.
 #[map]

@@ -3,9 +3,9 @@
 //!
 //! Parsing never decides whether a broken packet is dropped: it records the
 //! fault, and the VIP step drops it only if it is addressed to a VIP. It
-//! does pass TCP and UDP to addresses without a VIP as soon as their
-//! addresses are read, before the L4 header (one `VIPS` lookup instead of
-//! the service step's two).
+//! does pass packets to addresses without a VIP as soon as their addresses
+//! are read, before the L4 header (one bit of the `VIP_ADDRS` filter
+//! instead of the service step's `VIPS` lookups).
 
 use core::mem::MaybeUninit;
 

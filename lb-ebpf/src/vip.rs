@@ -6,13 +6,13 @@
 
 use lb_common::{
     FAMILY_V6, FlowKey, PROTO_TCP, PROTO_UDP, Stat, VIP_F_NO_FRAGMENTS, VIP_F_SOURCE_AFFINITY,
-    VIP_KIND_ADDRESS, VIP_KIND_SERVICE, Vip, VipKey, hash::HashInput,
+    VIP_KIND_ADDRESS, VIP_KIND_SERVICE, Vip, VipKey, hash::HashInput, vip_filter_bit,
 };
 
 use core::mem::MaybeUninit;
 
 use crate::{
-    maps::VIPS,
+    maps::{VIP_ADDRS, VIPS},
     mem::zero_in_place,
     parse::{Packet, is_ipv6_ext_header},
 };
@@ -79,16 +79,15 @@ pub fn is_vip_address(key: &FlowKey) -> bool {
     address_vip(key, PROTO_TCP).is_some() || address_vip(key, PROTO_UDP).is_some()
 }
 
-/// False when `key` is TCP or UDP to an address without a VIP of that
-/// protocol: such a packet is passed whatever its ports, fragment bits or
-/// faults, since user space writes an address key for every (address,
-/// protocol) with a service. One lookup, before the L4 header is read.
+/// False when no VIP lives at `key.dst`: such a packet is passed whatever
+/// its protocol, ports, fragment bits or faults. One bit of the
+/// `VIP_ADDRS` filter, read before the L4 header and without hashing a
+/// `VIPS` key (an array lookup the verifier inlines). A set bit may be
+/// another address's: the `VIPS` lookups that follow decide.
 #[inline(always)]
 pub fn may_be_vip_traffic(key: &FlowKey) -> bool {
-    match key.proto {
-        PROTO_TCP | PROTO_UDP => address_vip(key, key.proto).is_some(),
-        _ => true,
-    }
+    let (word, mask) = vip_filter_bit(&key.dst, key.family);
+    VIP_ADDRS.get(word).is_some_and(|bits| bits & mask != 0)
 }
 
 /// A broken packet is dropped for `fault` if it is VIP traffic, else

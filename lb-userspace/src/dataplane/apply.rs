@@ -1,12 +1,15 @@
 //! Writing a plan into the maps, in an order that keeps every packet's
 //! view consistent, and logging what moved.
 //!
-//! Order: backend entries that gain a flag (so a table never names a
-//! backend the kernel thinks is unused); then each changed table into its
-//! VIP's standby half, followed by the `VIPS` value that flips to it; then
-//! address keys; then backend entries that lose flags or go away (after no
-//! live table names them); last the settings. A map is written only where
-//! its content changes.
+//! Order: the `VIP_ADDRS` bits of new VIP addresses (so the kernel never
+//! skips a `VIPS` key it could find); backend entries that gain a flag (so
+//! a table never names a backend the kernel thinks is unused); then each
+//! changed table into its VIP's standby half, followed by the `VIPS` value
+//! that flips to it; then address keys; then backend entries that lose
+//! flags or go away (after no live table names them); the settings; last
+//! the `VIP_ADDRS` bits of removed addresses. A map is written only where
+//! its content changes. `VIP_ADDRS` follows `VIPS`, so its writes are not
+//! counted as changes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,7 +20,9 @@ use tracing::info;
 
 use super::DataplaneError;
 use super::desired::{DesiredState, Health};
-use super::live::{Live, LiveBackend, LiveVip, map_error, write_table};
+use super::live::{
+    Live, LiveBackend, LiveVip, map_error, vip_filter, write_table, write_vip_filter,
+};
 use super::maps::Maps;
 use super::plan::{Plan, PlannedBackend, address_keys, plan};
 
@@ -73,6 +78,9 @@ fn execute(
         .map(|vip| (vip.id, vip.name.as_str()))
         .collect();
     let mut changes = 0;
+
+    let both = vip_filter(live.vips.keys().chain(plan.vips.keys()));
+    write_vip_filter(maps, live, both)?;
 
     for (&id, planned) in &plan.backends {
         let old = live.backends.get(&id);
@@ -178,6 +186,9 @@ fn execute(
         info!(mtu = settings.mtu, "settings changed");
         changes += 1;
     }
+
+    let remaining = vip_filter(live.vips.keys());
+    write_vip_filter(maps, live, remaining)?;
     Ok(changes)
 }
 

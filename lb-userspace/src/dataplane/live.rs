@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::MapError;
-use lb_common::maps::{BACKENDS, MAGLEV, SETTINGS, VIPS};
+use lb_common::maps::{BACKENDS, MAGLEV, SETTINGS, VIP_ADDRS, VIPS};
 use lb_common::{
-    Backend, FAMILY_V4, FAMILY_V6, MAX_BACKENDS, Settings, VIP_KIND_SERVICE, Vip, VipKey,
-    maglev_base,
+    Backend, FAMILY_V4, FAMILY_V6, MAX_BACKENDS, Settings, VIP_FILTER_WORDS, VIP_KIND_SERVICE, Vip,
+    VipKey, maglev_base, vip_filter_bit,
 };
 
 use super::DataplaneError;
@@ -47,6 +47,8 @@ pub struct Live {
     pub backends: BTreeMap<u32, LiveBackend>,
     /// `VIP_KIND_ADDRESS` keys and their values.
     pub address_keys: HashMap<VipKey, Vip>,
+    /// The `VIP_ADDRS` filter, `VIP_FILTER_WORDS` words.
+    pub vip_addrs: Vec<u64>,
     /// `SETTINGS[0]`.
     pub settings: Settings,
     /// Ids given to the VIPs and backends above.
@@ -100,8 +102,46 @@ impl Live {
             .settings
             .get(&0, 0)
             .map_err(|e| map_error(SETTINGS, e))?;
+        live.vip_addrs = (0..VIP_FILTER_WORDS)
+            .map(|i| {
+                maps.vip_addrs
+                    .get(&i, 0)
+                    .map_err(|e| map_error(VIP_ADDRS, e))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(live)
     }
+}
+
+/// The `VIP_ADDRS` words with the bit of every address in `keys` set.
+pub fn vip_filter<'a>(keys: impl IntoIterator<Item = &'a VipKey>) -> Vec<u64> {
+    let mut words = vec![0; VIP_FILTER_WORDS as usize];
+    for key in keys {
+        let (word, mask) = vip_filter_bit(&key.addr, key.family);
+        words[word as usize] |= mask;
+    }
+    words
+}
+
+/// Writes the words of `wanted` that differ from `live.vip_addrs`.
+///
+/// # Errors
+///
+/// When a word cannot be written.
+pub fn write_vip_filter(
+    maps: &mut Maps,
+    live: &mut Live,
+    wanted: Vec<u64>,
+) -> Result<(), DataplaneError> {
+    for (i, &bits) in wanted.iter().enumerate() {
+        if live.vip_addrs.get(i) != Some(&bits) {
+            maps.vip_addrs
+                .set(i as u32, bits, 0)
+                .map_err(|e| map_error(VIP_ADDRS, e))?;
+        }
+    }
+    live.vip_addrs = wanted;
+    Ok(())
 }
 
 /// Reads the live half of `vip`'s Maglev table.

@@ -2,7 +2,9 @@
 
 use aya::Ebpf;
 use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
-use lb_common::maps::{BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_STATS, VIPS};
+use lb_common::maps::{
+    BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_ADDRS, VIP_STATS, VIPS,
+};
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 
 use super::DataplaneError;
@@ -12,6 +14,8 @@ use super::pins::PinDir;
 pub struct Maps {
     /// Services by (address, port, protocol), and address keys.
     pub vips: HashMap<MapData, VipKey, Vip>,
+    /// Bitmap of VIP addresses (`lb_common::vip_filter_bit`).
+    pub vip_addrs: Array<MapData, u64>,
     /// Backend slots by backend id.
     pub backends: Array<MapData, Backend>,
     /// Two Maglev halves per VIP, of backend ids.
@@ -60,6 +64,7 @@ impl Maps {
     ) -> Result<Self, DataplaneError> {
         Ok(Self {
             vips: typed(VIPS, open(VIPS)?)?,
+            vip_addrs: typed(VIP_ADDRS, open(VIP_ADDRS)?)?,
             backends: typed(BACKENDS, open(BACKENDS)?)?,
             maglev: typed(MAGLEV, open(MAGLEV)?)?,
             flows: typed(FLOWS, open(FLOWS)?)?,

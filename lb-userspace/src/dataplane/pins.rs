@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use aya::maps::MapInfo;
 use aya::{Ebpf, EbpfLoader};
-use lb_common::maps::{BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_STATS, VIPS};
+use lb_common::maps::{
+    BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_ADDRS, VIP_STATS, VIPS,
+};
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 use tracing::warn;
 
@@ -21,8 +23,9 @@ use super::DataplaneError;
 const LINK_PREFIX: &str = "link_";
 
 /// Every map xlbd pins, with the key and value sizes this build expects.
-pub const PINNED_MAPS: [(&str, usize, usize); 8] = [
+pub const PINNED_MAPS: [(&str, usize, usize); 9] = [
     (VIPS, size_of::<VipKey>(), size_of::<Vip>()),
+    (VIP_ADDRS, size_of::<u32>(), size_of::<u64>()),
     (BACKENDS, size_of::<u32>(), size_of::<Backend>()),
     (MAGLEV, size_of::<u32>(), size_of::<u32>()),
     (FLOWS, size_of::<FlowKey>(), size_of::<Flow>()),

@@ -207,8 +207,15 @@ impl Lb {
         self.tables.insert(vip.id, table);
     }
 
-    /// Writes a `VIPS` entry.
+    /// Writes a `VIPS` entry, and sets its address's `VIP_ADDRS` bit.
     pub fn put_vip(&mut self, key: VipKey, value: Vip) {
+        let (word, mask) = lb_common::vip_filter_bit(&key.addr, key.family);
+        let mut filter: Array<&mut MapData, u64> =
+            Array::try_from(self.ebpf.map_mut("VIP_ADDRS").expect("VIP_ADDRS")).expect("array");
+        let bits = filter.get(&word, 0).expect("read the vip filter");
+        filter
+            .set(word, bits | mask, 0)
+            .expect("write the vip filter");
         let mut map: HashMap<&mut MapData, VipKey, Vip> =
             HashMap::try_from(self.ebpf.map_mut("VIPS").expect("VIPS")).expect("hash map");
         map.insert(key, value, 0).expect("write vip");
