@@ -8,7 +8,7 @@
 //! hashed on their addresses, statelessly, so every fragment of a datagram
 //! meets the same slot.
 
-use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use lb_common::{
     BACKEND_F_UP, Backend, FLOW_TOUCH_INTERVAL_NS, Flow, FlowKey, MAX_TABLE_SIZE, Stat, Vip,
     flow_hash, hash::HashInput,
@@ -43,11 +43,41 @@ pub fn select_backend(
     if !track {
         return maglev_choice(vip, hash, false);
     }
+    if syn {
+        return start_connection(key, vip, hash);
+    }
     match FLOWS.get_ptr_mut(key) {
-        Some(flow) => tracked_choice(flow, vip, hash, syn),
+        Some(flow) => tracked_choice(flow, vip, hash, false),
         None => track_new_flow(key, vip, hash),
     }
 }
+
+/// A SYN: enters the flow with one insert that fails on a tuple still
+/// tracked, instead of a lookup that misses and then the insert. Only a
+/// reused tuple pays for the lookup after all, and is re-steered in place.
+#[inline(always)]
+fn start_connection(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
+    let picked = maglev_choice(vip, hash, true)?;
+    let flow = Flow {
+        backend_id: picked.backend_id,
+        vip_id: vip.id,
+        last_seen_ns: now_ns(),
+    };
+    // Limitation: the kernel takes a free entry (evicting, when full)
+    // before it finds the key present, so a reused tuple costs one
+    // eviction; a failed insert otherwise only means the next packet of
+    // the flow is scheduled again.
+    match FLOWS.insert(key, &flow, u64::from(BPF_NOEXIST)) {
+        Err(EEXIST_NEG) => match FLOWS.get_ptr_mut(key) {
+            Some(tracked) => tracked_choice(tracked, vip, hash, true),
+            None => Ok(picked),
+        },
+        _ => Ok(picked),
+    }
+}
+
+/// `-EEXIST`, as `bpf_map_update_elem` returns it for `BPF_NOEXIST`.
+const EEXIST_NEG: i32 = -17;
 
 /// The backend a lookup-only user (ICMP steering) would send `key` to:
 /// the tracked one if any and up, else the Maglev one. Nothing is written.
