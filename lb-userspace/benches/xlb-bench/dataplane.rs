@@ -129,6 +129,19 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Instructions the verifier processed when it accepted `xlb` (the
+/// kernel's `verified_insns`, Linux 5.16+), for the report.
+///
+/// # Errors
+///
+/// Fails when the program's info cannot be read or lacks the count.
+pub fn verified_insns() -> anyhow::Result<u32> {
+    let lb = bench_lb(65_536);
+    let info = lb.prog().info().context("reading xlb's program info")?;
+    info.verified_instruction_count()
+        .context("the kernel reports no verified_insns for xlb")
+}
+
 /// [`bench_lb`] with `live` flows written into `FLOWS`.
 fn filled_lb(capacity: u32, live: u32) -> anyhow::Result<Lb> {
     let mut lb = bench_lb(capacity);

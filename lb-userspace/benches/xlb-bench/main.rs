@@ -45,14 +45,16 @@ fn run() -> anyhow::Result<()> {
         dataplane::RUNS,
         dataplane::PACKETS
     );
+    let verified_insns = dataplane::verified_insns()?;
     let dataplane = dataplane::run()?;
     report::print_dataplane(&dataplane);
+    println!("\nxlb: {verified_insns} instructions processed by the verifier");
 
     eprintln!("bench: throughput over veth with live frames");
     let live = live::run()?;
     report::print_live(&live);
 
-    let path = report::write_json(&dataplane, &maglev, &live)?;
+    let path = report::write_json(&dataplane, verified_insns, &maglev, &live)?;
     println!(
         "results written to {} ({:.0} s)",
         path.display(),

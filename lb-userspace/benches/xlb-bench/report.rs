@@ -86,13 +86,14 @@ fn percent(share: f64) -> String {
     format!("{:.3}%", share * 100.0)
 }
 
-/// Writes both reports to `target/bench/results.json`; returns the path.
+/// Writes the reports to `target/bench/results.json`; returns the path.
 ///
 /// # Errors
 ///
 /// Fails when the file cannot be written.
 pub fn write_json(
     dataplane: &[Row],
+    verified_insns: u32,
     maglev: &[MaglevRow],
     live: &[LiveRow],
 ) -> anyhow::Result<PathBuf> {
@@ -107,6 +108,7 @@ pub fn write_json(
         "kernel": kernel_release(),
         "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "dataplane": dataplane,
+        "xlb_verified_insns": verified_insns,
         "maglev": maglev,
         "veth_live_frames": live,
     });
