@@ -8,12 +8,14 @@
 //! default.
 
 mod announce;
+mod autoscale;
 mod check;
 mod error;
 mod load;
 mod parse;
 mod pools;
 mod raw;
+mod scaling;
 mod types;
 mod validate;
 mod values;
@@ -22,6 +24,11 @@ mod vips;
 use std::path::Path;
 
 pub use announce::Announce;
+pub use autoscale::{
+    DEFAULT_BUCKET, DEFAULT_DRAIN_IDLE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_EXEC_TIMEOUT,
+    DEFAULT_HORIZON, DEFAULT_SCALE_IN_STABILIZATION, DEFAULT_SCALE_INTERVAL,
+    DEFAULT_SCALE_OUT_COOLDOWN, DEFAULT_SEASON, DEFAULT_TOLERANCE, HORIZON_RANGE,
+};
 pub use check::{CheckReport, check};
 pub use error::{ConfigError, Issue};
 pub use load::{
@@ -34,6 +41,7 @@ pub use pools::{
     DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_PATH, DEFAULT_LOAD_TIMEOUT, DEFAULT_RISE, DEFAULT_WEIGHT,
     MAX_SLOW_START, MAX_WEIGHT,
 };
+pub use scaling::{Actuator, Autoscale, Predictive, ScalePolicy, ScaleSignal, ScaleStep};
 pub use types::{
     AttachMode, BackendConfig, BackendState, CheckKind, Config, Encap, HealthCheck, Interface,
     LoadKind, LoadSignal, PoolConfig, Prefix, Protocol, Share, StatusCodes, VipConfig,

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_saphyr::Location;
 
-use super::raw::{At, CheckKindName, PoolName, RawBackend, RawEncap, RawHealthCheck, RawPool};
+use super::autoscale::PoolFacts;
+use super::raw::{
+    ActuatorName, At, CheckKindName, PoolName, RawBackend, RawEncap, RawHealthCheck, RawPool,
+};
 use super::types::{
     BackendConfig, CheckKind, HealthCheck, PoolConfig, Share, StatusCodes, VipConfig,
 };
@@ -72,6 +75,14 @@ pub(super) fn pools(
         let slow_start = pool.slow_start.as_ref().map_or(Duration::ZERO, |raw| {
             slow_start(check, raw, &format!("{field}.slow_start"))
         });
+        let facts = PoolFacts {
+            backends: &backends,
+            load_signal: load_signal.as_ref(),
+        };
+        let autoscale = pool.autoscale.as_ref().and_then(|a| {
+            super::autoscale::autoscale(check, a, &format!("{field}.autoscale"), &facts)
+        });
+        check_standby_flags(check, pool, &backends, &field);
         pools.insert(
             name.clone(),
             PoolConfig {
@@ -80,6 +91,7 @@ pub(super) fn pools(
                 load_signal,
                 panic_threshold,
                 slow_start,
+                autoscale,
             },
         );
     }
@@ -126,9 +138,33 @@ fn backends(
             weight,
             state: raw.state,
             labels,
+            standby: raw.standby,
         });
     }
     out
+}
+
+/// `standby: true` only means something to a standby actuator.
+fn check_standby_flags(
+    check: &mut Checker,
+    raw: &RawPool,
+    backends: &[BackendConfig],
+    pool_field: &str,
+) {
+    // As written, so a broken autoscale section is not reported twice.
+    let standby_actuator = raw.autoscale.as_ref().is_some_and(|a| {
+        let actuator = a.value.actuator.as_ref();
+        actuator.is_none_or(|a| a.value.kind == ActuatorName::Standby)
+    });
+    let Some(list) = raw.backends.as_ref().filter(|_| !standby_actuator) else {
+        return;
+    };
+    let flagged = backends.iter().zip(&list.value).enumerate();
+    for (i, (_, item)) in flagged.filter(|(_, (b, _))| b.standby) {
+        let field = format!("{pool_field}.backends[{i}].standby");
+        let message = "applies only to pools whose autoscale actuator is standby";
+        check.error(item.referenced, &field, message);
+    }
 }
 
 /// The data plane carries either family inside either (IPIP, IPv6-in-IPv4,

@@ -78,6 +78,7 @@ pub(super) struct RawPool {
     pub load_signal: Option<At<RawLoadSignal>>,
     pub panic_threshold: Option<At<f64>>,
     pub slow_start: Option<At<String>>,
+    pub autoscale: Option<At<RawAutoscale>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +90,8 @@ pub(super) struct RawBackend {
     pub state: BackendState,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub standby: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +130,90 @@ pub(super) struct RawLoadSignal {
     pub min_interval: Option<At<String>>,
     pub max_moved_share: Option<At<f64>>,
     pub grace: Option<At<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAutoscale {
+    pub interval: Option<At<String>>,
+    pub min: Option<At<u32>>,
+    pub max: Option<At<u32>>,
+    pub scale_out_cooldown: Option<At<String>>,
+    pub scale_in_stabilization: Option<At<String>>,
+    pub max_step_up: Option<At<u32>>,
+    pub max_step_down: Option<At<u32>>,
+    pub target_tracking: Option<At<RawTargetTracking>>,
+    pub step_scaling: Option<At<RawStepScaling>>,
+    pub predictive: Option<At<RawPredictive>>,
+    pub actuator: Option<At<RawActuator>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTargetTracking {
+    pub signal: Option<At<SignalName>>,
+    pub metric: Option<At<String>>,
+    pub target: Option<At<f64>>,
+    pub tolerance: Option<At<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStepScaling {
+    pub signal: Option<At<SignalName>>,
+    pub metric: Option<At<String>>,
+    pub steps: Option<At<Vec<At<RawStep>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub above: Option<At<f64>>,
+    pub below: Option<At<f64>>,
+    pub add: Option<At<u32>>,
+    pub remove: Option<At<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPredictive {
+    pub horizon: Option<At<String>>,
+    pub season: Option<At<String>>,
+    pub bucket: Option<At<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawActuator {
+    #[serde(default)]
+    pub kind: ActuatorName,
+    pub drain_timeout: Option<At<String>>,
+    pub drain_idle: Option<At<String>>,
+    pub command: Option<At<String>>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub timeout: Option<At<String>>,
+}
+
+/// `autoscale.*.signal` as written; validation pairs it with the pool's
+/// load signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum SignalName {
+    NewConnections,
+    Gpu,
+    Cpu,
+    VllmWaiting,
+    Gauge,
+}
+
+/// `autoscale.actuator.kind` as written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ActuatorName {
+    #[default]
+    Standby,
+    Exec,
 }
 
 /// `health_check.kind` as written; validation pairs it with `path`.

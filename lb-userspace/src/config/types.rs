@@ -155,6 +155,9 @@ pub struct PoolConfig {
     /// ramp from a tenth of its weight to all of it. Zero (the default)
     /// turns slow start off.
     pub slow_start: Duration,
+    /// How many backends the pool should have, and who brings them in
+    /// and out; `None` (the default) leaves the pool as configured.
+    pub autoscale: Option<super::scaling::Autoscale>,
 }
 
 impl PoolConfig {
@@ -181,6 +184,9 @@ pub struct BackendConfig {
     pub state: BackendState,
     /// Free-form labels (region, model, GPU type, cost...).
     pub labels: BTreeMap<String, String>,
+    /// Held back for the pool's standby autoscaler, which brings it in
+    /// and out of service; out of service until then. Default false.
+    pub standby: bool,
 }
 
 impl BackendConfig {

@@ -286,4 +286,98 @@ pools:
 ",
         error: "broken.yaml:5:30: pools.web.backends[0].address: \"10.0.0.0/24\" is not an IP address",
     },
+    Broken {
+        what: "autoscale without max",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.0/24}
+pools:
+  web:
+    backends:
+      - address: 10.0.0.11
+      - {address: 10.0.0.12, standby: true}
+    autoscale:
+      target_tracking: {signal: new_connections, target: 10}
+",
+        error: "broken.yaml:9:7: pools.web.autoscale.max: missing; this key is required",
+    },
+    Broken {
+        what: "autoscale on gpu without a load signal",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.0/24}
+pools:
+  web:
+    backends:
+      - address: 10.0.0.11
+      - {address: 10.0.0.12, standby: true}
+    autoscale:
+      max: 2
+      target_tracking: {signal: gpu, target: 0.6}
+",
+        error: "broken.yaml:10:33: pools.web.autoscale.target_tracking.signal: signal gpu reads the pool's load_signal, which this pool does not have",
+    },
+    Broken {
+        what: "autoscale max above the pool's backends",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.0/24}
+pools:
+  web:
+    backends:
+      - address: 10.0.0.11
+      - {address: 10.0.0.12, standby: true}
+    autoscale:
+      max: 5
+      target_tracking: {signal: new_connections, target: 10}
+",
+        error: "broken.yaml:9:12: pools.web.autoscale.max: 5 is more than the pool's 2 backends",
+    },
+    Broken {
+        what: "forecast horizon out of range",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.0/24}
+pools:
+  web:
+    backends:
+      - address: 10.0.0.11
+      - {address: 10.0.0.12, standby: true}
+    autoscale:
+      max: 2
+      target_tracking: {signal: new_connections, target: 10}
+      predictive: {horizon: 2h}
+",
+        error: "broken.yaml:11:29: pools.web.autoscale.predictive.horizon: 7200s is not 15m to 60m",
+    },
+    Broken {
+        what: "standby backend without a standby autoscaler",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.0/24}
+pools:
+  web:
+    backends:
+      - address: 10.0.0.11
+      - {address: 10.0.0.12, standby: true}
+",
+        error: "broken.yaml:7:9: pools.web.backends[1].standby: applies only to pools whose autoscale actuator is standby",
+    },
+    Broken {
+        what: "exec actuator without a command",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.0/24}
+pools:
+  web:
+    backends:
+      - address: 10.0.0.11
+      - {address: 10.0.0.12}
+    autoscale:
+      max: 2
+      target_tracking: {signal: new_connections, target: 10}
+      actuator: {kind: exec, timeout: 5s}
+",
+        error: "broken.yaml:11:17: pools.web.autoscale.actuator.command: missing; this key is required",
+    },
 ];
