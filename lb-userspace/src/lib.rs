@@ -2,6 +2,7 @@
 //! xlbctl, xtask and the tests.
 
 pub mod announce;
+pub mod autoscale;
 pub mod cli;
 pub mod config;
 pub mod daemon;
