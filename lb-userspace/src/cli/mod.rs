@@ -9,6 +9,7 @@
 //! read or refused the request (also a `--wait` that timed out); 2 bad
 //! usage (clap's own). `-o json` is the stable interface for scripts.
 
+mod autoscaler;
 mod backend;
 mod config;
 mod context;
@@ -27,6 +28,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
 pub use context::Context;
+pub use ct::monotonic_ns;
 pub use output::Format;
 
 use crate::daemon::status::DEFAULT_STATUS_FILE;
@@ -68,6 +70,9 @@ enum Command {
     /// Maglev tables: `xlbctl maglev show web`.
     #[command(subcommand)]
     Maglev(maglev::MaglevCommand),
+    /// Autoscaled pools: `xlbctl autoscaler status`.
+    #[command(subcommand)]
+    Autoscaler(autoscaler::AutoscalerCommand),
     /// Packets by outcome: `xlbctl stats --watch`.
     Stats(stats::StatsArgs),
     /// The daemon and data plane: `xlbctl status`.
@@ -118,6 +123,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Backend(command) => backend::run(&context, command),
         Command::Ct(command) => ct::run(&context, command),
         Command::Maglev(command) => maglev::run(&context, command),
+        Command::Autoscaler(command) => autoscaler::run(&context, command),
         Command::Stats(args) => stats::run(&context, args),
         Command::Status => status::run(&context),
         Command::Reload => socket::simple(&context, crate::daemon::control::Request::Reload),

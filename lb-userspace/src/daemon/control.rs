@@ -49,6 +49,8 @@ pub enum Request {
     },
     /// Reload the config file.
     Reload,
+    /// The autoscaled pools, answered in [`Response::autoscaler`].
+    AutoscalerStatus,
     /// Take the data plane down (links and map pins removed), then exit.
     Detach,
 }
@@ -63,6 +65,9 @@ pub struct Response {
     /// Map writes made.
     #[serde(default)]
     pub changes: usize,
+    /// The autoscaled pools, for `AutoscalerStatus`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub autoscaler: Vec<crate::autoscale::AutoscaleRow>,
 }
 
 impl Response {
@@ -72,6 +77,7 @@ impl Response {
             ok: true,
             message: message.into(),
             changes,
+            autoscaler: Vec::new(),
         }
     }
 
@@ -81,6 +87,7 @@ impl Response {
             ok: false,
             message: message.into(),
             changes: 0,
+            autoscaler: Vec::new(),
         }
     }
 }

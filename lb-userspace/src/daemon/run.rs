@@ -109,6 +109,11 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
             _ = dataplane_check.tick() => {
                 daemon.check_dataplane();
             }
+            () = autoscale_due(&daemon) => {
+                if let Err(e) = daemon.autoscale() {
+                    error!(error = format!("{e:#}"), "applying an autoscaler change failed");
+                }
+            }
             incoming = next_request(&mut control) => {
                 if daemon.handle_control(incoming).is_break() {
                     control::let_replies_out().await;
@@ -135,6 +140,14 @@ fn reapply(daemon: &mut Daemon) {
 async fn slow_start_step(daemon: &Daemon) {
     let now = std::time::Instant::now();
     match daemon.checker().view().next_weight_change(now) {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until an autoscaled pool is due, or forever if none is.
+async fn autoscale_due(daemon: &Daemon) {
+    match daemon.autoscale_due(std::time::Instant::now()) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
+use crate::autoscale::Autoscaler;
 use crate::config::Config;
 use crate::dataplane::from_config::{Startup, desired_state};
 use crate::dataplane::{Dataplane, Health};
@@ -19,6 +20,7 @@ use super::systemd;
 use crate::dataplane::DesiredState;
 
 mod announcing;
+mod autoscale;
 mod operator;
 
 /// Where the daemon's config comes from.
@@ -87,6 +89,8 @@ pub struct Daemon {
     servable: std::collections::BTreeSet<std::net::IpAddr>,
     // Whether an interface lost the program this daemon attached.
     dataplane_lost: bool,
+    // Sizes the autoscaled pools; its standby phases bend `desired`.
+    autoscaler: Autoscaler,
 }
 
 impl Daemon {
@@ -119,7 +123,9 @@ impl Daemon {
         let mut dataplane = Dataplane::open(pins, objects::XLB, startup.flow_capacity)?;
         let checker = HealthChecker::new(&config);
         let load = LoadTracker::new(&config);
-        let health = match first_apply(&mut dataplane, &checker, &desired, &startup) {
+        let autoscaler = Autoscaler::new(&config, Instant::now());
+        let first = (&checker, &autoscaler);
+        let health = match first_apply(&mut dataplane, first, &desired, &startup) {
             Ok(health) => health,
             Err(e) => {
                 // A fresh start that failed leaves nothing behind; pins
@@ -165,6 +171,7 @@ impl Daemon {
             announcer,
             servable: Default::default(),
             dataplane_lost: false,
+            autoscaler,
         };
         // Announces what the first apply can serve (no map changes).
         daemon.reapply()?;
@@ -261,6 +268,7 @@ impl Daemon {
         self.checker.update_config(&config);
         self.load.update_config(&config);
         self.update_announce(config.announce.as_ref());
+        self.autoscaler.update_config(&config, Instant::now());
         let changes = self.apply_config(desired)?;
         self.status.config_version = config.version();
         Ok((changes, restart_needed))
@@ -322,11 +330,12 @@ impl Daemon {
 /// runs on empty maps. Returns the health the maps were written with.
 fn first_apply(
     dataplane: &mut Dataplane,
-    checker: &HealthChecker,
+    (checker, autoscaler): (&HealthChecker, &Autoscaler),
     desired: &DesiredState,
     startup: &Startup,
 ) -> anyhow::Result<Health> {
     let mut steered = desired.clone();
+    autoscaler.steer(&mut steered, Instant::now());
     let health = crate::health::steer(&checker.view(), &mut steered, Instant::now());
     let changes = dataplane
         .apply(&steered, &health)

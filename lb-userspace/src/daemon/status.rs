@@ -61,6 +61,8 @@ pub struct DaemonStatus {
     pub load: Vec<LoadRow>,
     /// Maglev table swaps by VIP name since this xlbd started.
     pub tables: BTreeMap<String, crate::dataplane::TableSwaps>,
+    /// One row per autoscaled pool; filled by the autoscaler.
+    pub autoscale: Vec<crate::autoscale::AutoscaleRow>,
 }
 
 /// One interface `xlb` is attached to.

@@ -43,6 +43,7 @@ pub fn render(
     tables(&mut registry, status);
     signals::health(&mut registry, &sources.health);
     signals::load(&mut registry, &sources.load);
+    super::autoscale::autoscale(&mut registry, status);
 
     let mut text = String::new();
     // Writing into a String cannot fail.

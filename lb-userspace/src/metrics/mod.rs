@@ -7,6 +7,7 @@
 //! The map reads run on tokio's blocking pool: walking a large `FLOWS`
 //! takes a while.
 
+mod autoscale;
 mod families;
 mod signals;
 

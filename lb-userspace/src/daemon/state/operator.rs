@@ -49,9 +49,11 @@ impl Daemon {
     /// applied (down backends out, slow-start weights, panic mode), then
     /// the load factors.
     fn apply_steered(&mut self, desired: &DesiredState) -> anyhow::Result<usize> {
+        let now = std::time::Instant::now();
         let mut steered = self.overrides.overlay(desired);
+        self.autoscaler.steer(&mut steered, now);
         let view = self.checker.view();
-        self.health = crate::health::steer(&view, &mut steered, std::time::Instant::now());
+        self.health = crate::health::steer(&view, &mut steered, now);
         crate::load::steer(&self.load.view(), &mut steered);
         let changes = self.dataplane.apply(&steered, &self.health)?;
         let health = self.health.clone();
@@ -65,6 +67,7 @@ impl Daemon {
         status.health_transitions = health_transitions(&self.checker.metrics().snapshot());
         status.load = crate::daemon::status::load_rows(&self.load.metrics().snapshot());
         status.tables = self.dataplane.churn().clone();
+        status.autoscale = self.autoscaler.rows();
         status.vips = view::build(
             &self.desired,
             &self.overrides,
@@ -134,6 +137,11 @@ impl Daemon {
                     None => Response::done("reloaded", outcome.changes),
                     Some(error) => Response::failed(format!("reload failed: {error}")),
                 };
+                (response, ControlFlow::Continue(()))
+            }
+            Request::AutoscalerStatus => {
+                let mut response = Response::done("autoscaler status", 0);
+                response.autoscaler = self.autoscaler.rows();
                 (response, ControlFlow::Continue(()))
             }
             Request::Detach => {
