@@ -68,12 +68,20 @@ impl Daemon {
         status.load = crate::daemon::status::load_rows(&self.load.metrics().snapshot());
         status.tables = self.dataplane.churn().clone();
         status.autoscale = self.autoscaler.rows();
-        status.vips = view::build(
-            &self.desired,
-            &self.overrides,
-            self.dataplane.live(),
-            &self.health,
-        );
+        // Standby phases show in the effective state and weight; `weight`
+        // stays the config's.
+        let mut shown = self.desired.clone();
+        self.autoscaler.steer(&mut shown, std::time::Instant::now());
+        status.vips = view::build(&shown, &self.overrides, self.dataplane.live(), &self.health);
+        for vip in &mut status.vips {
+            let Some(desired) = self.desired.vips.iter().find(|v| v.name == vip.name) else {
+                continue;
+            };
+            for backend in &mut vip.backends {
+                let config = desired.backends.iter().find(|b| b.addr == backend.address);
+                backend.weight = config.map_or(backend.weight, |b| b.weight);
+            }
+        }
         status.interfaces = self
             .dataplane
             .attachments()
