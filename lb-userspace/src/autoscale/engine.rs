@@ -4,7 +4,7 @@
 //! itself, so tests drive it with a simulated clock.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::{Autoscale, ScalePolicy, ScaleStep};
 
@@ -242,13 +242,4 @@ fn step_change(steps: &[ScaleStep], current: u32, observed: f64) -> (f64, String
     }
     let reason = format!("observed {observed:.3} crosses no step");
     (f64::from(current), reason)
-}
-
-/// How long ago the pool last scaled out, for the status.
-impl Engine {
-    /// Time since the last scale-out at `now`, if any.
-    pub fn since_scale_out(&self, now: Instant) -> Option<Duration> {
-        self.last_scale_out
-            .map(|at| now.saturating_duration_since(at))
-    }
 }

@@ -140,17 +140,14 @@ impl Forecaster {
                 seasonal,
                 last,
             } => {
-                let season = seasonal.len() as u64;
-                // Buckets without samples: carry the level along the trend.
-                for _ in last.saturating_add(1)..index {
+                // Buckets without samples: carry the level along the trend
+                // (damped away within a season, so no more steps than that).
+                let season = seasonal.len();
+                for _ in (last.saturating_add(1)..index).take(season) {
                     *level += PHI * *trend;
                     *trend *= PHI;
                 }
-                let slot = usize::try_from(index % season).unwrap_or(0);
-                let previous = *level;
-                *level = ALPHA * (y - seasonal[slot]) + (1.0 - ALPHA) * (previous + PHI * *trend);
-                *trend = BETA * (*level - previous) + (1.0 - BETA) * PHI * *trend;
-                seasonal[slot] = GAMMA * (y - *level) + (1.0 - GAMMA) * seasonal[slot];
+                update((level, trend, seasonal), index, y);
                 *last = index;
             }
         }
@@ -167,27 +164,22 @@ fn seed(means: &[Option<f64>], index: u64, y: f64) -> Model {
     } else {
         seen.iter().sum::<f64>() / seen.len() as f64
     };
-    let seasonal: Vec<f64> = means.iter().map(|m| m.map_or(0.0, |m| m - mean)).collect();
-    let season = seasonal.len() as u64;
-    let mut model = Model::Ready {
-        level: mean,
-        trend: 0.0,
-        seasonal,
-        last: season - 1,
-    };
-    if let Model::Ready {
+    let mut seasonal: Vec<f64> = means.iter().map(|m| m.map_or(0.0, |m| m - mean)).collect();
+    let (mut level, mut trend) = (mean, 0.0);
+    update((&mut level, &mut trend, &mut seasonal), index, y);
+    Model::Ready {
         level,
         trend,
         seasonal,
-        last,
-    } = &mut model
-    {
-        let slot = usize::try_from(index % season).unwrap_or(0);
-        let previous = *level;
-        *level = ALPHA * (y - seasonal[slot]) + (1.0 - ALPHA) * previous;
-        *trend = BETA * (*level - previous);
-        seasonal[slot] = GAMMA * (y - *level) + (1.0 - GAMMA) * seasonal[slot];
-        *last = index;
+        last: index,
     }
-    model
+}
+
+/// One Holt-Winters step: bucket `index` had mean `y`.
+fn update((level, trend, seasonal): (&mut f64, &mut f64, &mut [f64]), index: u64, y: f64) {
+    let slot = usize::try_from(index % seasonal.len() as u64).unwrap_or(0);
+    let previous = *level;
+    *level = ALPHA * (y - seasonal[slot]) + (1.0 - ALPHA) * (previous + PHI * *trend);
+    *trend = BETA * (*level - previous) + (1.0 - BETA) * PHI * *trend;
+    seasonal[slot] = GAMMA * (y - *level) + (1.0 - GAMMA) * seasonal[slot];
 }

@@ -84,9 +84,13 @@ impl PoolScaler {
                 current: base.clamp(config.min, config.max),
             },
         };
-        let mut scaler = Self {
+        let current = match &actuator {
+            PoolActuator::Standby(standby) => standby.in_service(),
+            PoolActuator::Exec { current, .. } => *current,
+        };
+        Self {
             config: config.clone(),
-            engine: Engine::new(config.clone(), now, base),
+            engine: Engine::new(config.clone(), now, current),
             forecaster: config.predictive.as_ref().map(|p| Forecaster::new(p, now)),
             actuator,
             next_at: now,
@@ -96,9 +100,7 @@ impl PoolScaler {
             observed: None,
             last: None,
             decisions_total: BTreeMap::new(),
-        };
-        scaler.engine = Engine::new(config.clone(), now, scaler.current());
-        scaler
+        }
     }
 
     /// Backends in service, as the actuator knows them.
