@@ -7,6 +7,7 @@
 //! column and field. `configs/full.yaml` documents every key with its
 //! default.
 
+mod actuator;
 mod announce;
 mod autoscale;
 mod check;
@@ -23,12 +24,15 @@ mod vips;
 
 use std::path::Path;
 
-pub use announce::Announce;
-pub use autoscale::{
+pub use actuator::{
     DEFAULT_BUCKET, DEFAULT_DRAIN_IDLE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_EXEC_TIMEOUT,
-    DEFAULT_HORIZON, DEFAULT_SCALE_IN_STABILIZATION, DEFAULT_SCALE_INTERVAL,
-    DEFAULT_SCALE_OUT_COOLDOWN, DEFAULT_SEASON, DEFAULT_TOLERANCE, HORIZON_RANGE,
+    DEFAULT_HORIZON, DEFAULT_SEASON, HORIZON_RANGE, MAX_SEASON_BUCKETS,
 };
+pub use autoscale::{
+    DEFAULT_SCALE_IN_STABILIZATION, DEFAULT_SCALE_INTERVAL, DEFAULT_SCALE_OUT_COOLDOWN,
+    DEFAULT_TOLERANCE,
+};
+pub use announce::Announce;
 pub use check::{CheckReport, check};
 pub use error::{ConfigError, Issue};
 pub use load::{
