@@ -2,12 +2,12 @@
 //! additive Holt-Winters (level, damped trend, one seasonal cycle, daily by
 //! default) over fixed buckets, updated online.
 //!
-//! Why not a crate: augurs (augurs-mstl with augurs-ets) was the candidate.
-//! Its MSTL refits the whole history at each forecast and needs two full
-//! seasons of samples at fit time, and it brings nalgebra, simba and four
-//! versions of glam into the daemon (about forty crates) for what is a
-//! three-line recurrence here, updated in O(1) per bucket with memory fixed
-//! by the season. The forecast only ever raises a decision (see
+//! Why not a crate: augurs-mstl 0.10.3 (with augurs-ets) builds on rustc
+//! 1.95 and forecasts well, but it refits the whole history at every
+//! forecast, needs two full seasons before its first one, and adds 24
+//! crates to the workspace (nalgebra, simba, stlrs, lstsq...) for what is
+//! a three-line recurrence here, updated in O(1) per bucket with memory
+//! fixed by the season. The forecast only ever raises a decision (see
 //! `engine`), so a simple, inspectable model is the safer one.
 
 use std::time::{Duration, Instant};
