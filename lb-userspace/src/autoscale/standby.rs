@@ -8,6 +8,12 @@
 //! last (weight 0, tracked flows continue) and releases each once no flow
 //! of it was seen within `drain_idle`, or after `drain_timeout` anyway. The
 //! pool's other backends are never touched.
+//!
+//! Limitation: the phases live in xlbd's memory, so a restarted xlbd starts
+//! with every standby backend released and takes the joined ones out of
+//! the maps (their flows move) until its autoscaler brings them back.
+//! Keeping the phases in the status file and reading them at start, as the
+//! operator overrides would want too, would fix that.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
