@@ -28,11 +28,11 @@ pub use actuator::{
     DEFAULT_BUCKET, DEFAULT_DRAIN_IDLE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_EXEC_TIMEOUT,
     DEFAULT_HORIZON, DEFAULT_SEASON, HORIZON_RANGE, MAX_SEASON_BUCKETS,
 };
+pub use announce::Announce;
 pub use autoscale::{
     DEFAULT_SCALE_IN_STABILIZATION, DEFAULT_SCALE_INTERVAL, DEFAULT_SCALE_OUT_COOLDOWN,
     DEFAULT_TOLERANCE,
 };
-pub use announce::Announce;
 pub use check::{CheckReport, check};
 pub use error::{ConfigError, Issue};
 pub use load::{
