@@ -1,53 +1,47 @@
-//! A forecast of a pool's new-connection rate from its own history:
-//! additive Holt-Winters (level, damped trend, one seasonal cycle, daily by
-//! default) over fixed buckets, updated online.
+//! A forecast of a pool's new-connection rate from its own history: the
+//! rate is averaged into fixed buckets, and the buckets of the last few
+//! seasons (a day by default) are decomposed by MSTL (augurs), its trend
+//! extrapolated by an automatically chosen exponential-smoothing model.
 //!
-//! Why not a crate: augurs-mstl 0.10.3 (with augurs-ets) builds on rustc
-//! 1.95 and forecasts well, but it refits the whole history at every
-//! forecast, needs two full seasons before its first one, and adds 24
-//! crates to the workspace (nalgebra, simba, stlrs, lstsq...) for what is
-//! a three-line recurrence here, updated in O(1) per bucket with memory
-//! fixed by the season. The forecast only ever raises a decision (see
-//! `engine`), so a simple, inspectable model is the safer one.
+//! A fit runs at most once per closed bucket (5 minutes by default), when
+//! the engine asks, on at most `KEPT_SEASONS` seasons of buckets.
+//! Limitation: the fit runs on the daemon's loop; at the largest setting
+//! (1000 buckets a season, so 3000 points) it takes about a tenth of a
+//! second once per bucket. Running it on tokio's blocking pool would take
+//! it off the loop.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use augurs_core::{Fit, Predict};
+use augurs_ets::AutoETS;
+use augurs_mstl::MSTLModel;
+use tracing::debug;
 
 use crate::config::Predictive;
 
-/// Smoothing of the level, per bucket.
-const ALPHA: f64 = 0.3;
-/// Smoothing of the trend, per bucket.
-const BETA: f64 = 0.05;
-/// Smoothing of the seasonal terms, per season.
-const GAMMA: f64 = 0.3;
-/// Damping of the trend per bucket ahead, so a trend is not carried
-/// linearly across the horizon.
-const PHI: f64 = 0.9;
+/// Seasons of buckets kept for fitting. MSTL needs two to see a season.
+const KEPT_SEASONS: usize = 3;
+/// Seasons needed before the first forecast.
+const NEEDED_SEASONS: usize = 2;
 
 /// The forecaster of one pool.
 #[derive(Clone, Debug)]
 pub struct Forecaster {
     bucket: Duration,
-    horizon_buckets: u64,
+    season: usize,
+    horizon_buckets: usize,
     start: Instant,
     // The open bucket: (index, sum of rates, samples).
     open: Option<(u64, f64, u32)>,
-    // The model after the last closed bucket, or the first season's means
-    // while it fills.
-    model: Model,
-}
-
-#[derive(Clone, Debug)]
-enum Model {
-    /// The first season: bucket means by index (`None`: no sample).
-    Warming(Vec<Option<f64>>),
-    /// A full season seen.
-    Ready {
-        level: f64,
-        trend: f64,
-        seasonal: Vec<f64>,
-        last: u64,
-    },
+    // Closed buckets, oldest first, without gaps (a bucket with no sample
+    // repeats the one before it).
+    history: VecDeque<f64>,
+    // The index of the last closed bucket.
+    last: Option<u64>,
+    // The forecast made after bucket `.0` closed.
+    cached: RefCell<Option<(u64, Option<f64>)>>,
 }
 
 impl Forecaster {
@@ -55,13 +49,16 @@ impl Forecaster {
     pub fn new(predictive: &Predictive, start: Instant) -> Self {
         let bucket_ns = predictive.bucket.as_nanos().max(1);
         let season = usize::try_from(predictive.season.as_nanos() / bucket_ns).unwrap_or(2);
-        let horizon_buckets = predictive.horizon.as_nanos().div_ceil(bucket_ns);
+        let horizon = predictive.horizon.as_nanos().div_ceil(bucket_ns);
         Self {
             bucket: predictive.bucket,
-            horizon_buckets: u64::try_from(horizon_buckets).unwrap_or(1).max(1),
+            season: season.max(2),
+            horizon_buckets: usize::try_from(horizon).unwrap_or(1).max(1),
             start,
             open: None,
-            model: Model::Warming(vec![None; season.max(2)]),
+            history: VecDeque::new(),
+            last: None,
+            cached: RefCell::new(None),
         }
     }
 
@@ -85,36 +82,49 @@ impl Forecaster {
         }
     }
 
-    /// The highest rate forecast over the horizon from the last closed
-    /// bucket; `None` until a full season has been seen.
+    /// The highest rate forecast over the horizon after the last closed
+    /// bucket; `None` until two seasons have been seen, or when the model
+    /// cannot be fitted.
     pub fn forecast(&self) -> Option<f64> {
-        let Model::Ready {
-            level,
-            trend,
-            seasonal,
-            last,
-        } = &self.model
-        else {
+        let last = self.last?;
+        if !self.ready() {
             return None;
-        };
-        let season = seasonal.len() as u64;
-        let mut damped = 0.0;
-        let mut factor = 1.0;
-        let mut highest: f64 = 0.0;
-        for step in 1..=self.horizon_buckets {
-            factor *= PHI;
-            damped += factor;
-            let index = usize::try_from((last + step) % season).unwrap_or(0);
-            let value = level + damped * trend + seasonal[index];
-            highest = highest.max(value);
         }
-        Some(highest)
+        if let Some((at, forecast)) = *self.cached.borrow() {
+            if at == last {
+                return forecast;
+            }
+        }
+        let forecast = self.fit();
+        *self.cached.borrow_mut() = Some((last, forecast));
+        forecast
     }
 
-    /// Whether a full season has been seen, so [`Forecaster::forecast`]
-    /// answers.
+    /// Whether enough history has been seen for [`Forecaster::forecast`].
     pub fn ready(&self) -> bool {
-        matches!(self.model, Model::Ready { .. })
+        self.history.len() > NEEDED_SEASONS * self.season
+    }
+
+    fn fit(&self) -> Option<f64> {
+        let y: Vec<f64> = self.history.iter().copied().collect();
+        let trend = AutoETS::non_seasonal().into_trend_model();
+        let model = MSTLModel::new(vec![self.season], trend);
+        let predicted = model
+            .fit(&y)
+            .and_then(|fitted| fitted.predict(self.horizon_buckets, None));
+        match predicted {
+            Ok(forecast) => forecast
+                .point
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .reduce(f64::max)
+                .map(|v| v.max(0.0)),
+            Err(error) => {
+                debug!(%error, "no forecast: the model could not be fitted");
+                None
+            }
+        }
     }
 
     fn index(&self, now: Instant) -> u64 {
@@ -122,64 +132,19 @@ impl Forecaster {
         u64::try_from(elapsed / self.bucket.as_nanos().max(1)).unwrap_or(u64::MAX)
     }
 
-    /// Folds the mean `y` of bucket `index` into the model.
+    /// Appends the mean `y` of bucket `index`, repeating the last bucket
+    /// over the buckets that had no sample (at most a season of them).
     fn close(&mut self, index: u64, y: f64) {
-        match &mut self.model {
-            Model::Warming(means) => {
-                let season = means.len() as u64;
-                if index < season {
-                    means[usize::try_from(index).unwrap_or(0)] = Some(y);
-                    return;
-                }
-                let model = seed(means, index, y);
-                self.model = model;
-            }
-            Model::Ready {
-                level,
-                trend,
-                seasonal,
-                last,
-            } => {
-                // Buckets without samples: carry the level along the trend
-                // (damped away within a season, so no more steps than that).
-                let season = seasonal.len();
-                for _ in (last.saturating_add(1)..index).take(season) {
-                    *level += PHI * *trend;
-                    *trend *= PHI;
-                }
-                update((level, trend, seasonal), index, y);
-                *last = index;
+        if let (Some(last), Some(&previous)) = (self.last, self.history.back()) {
+            let missing = index.saturating_sub(last + 1).min(self.season as u64);
+            for _ in 0..missing {
+                self.history.push_back(previous);
             }
         }
+        self.history.push_back(y);
+        self.last = Some(index);
+        while self.history.len() > KEPT_SEASONS * self.season {
+            self.history.pop_front();
+        }
     }
-}
-
-/// The model after the first season: the level is the season's mean, the
-/// seasonal terms each bucket's offset from it (0 where no sample came),
-/// then bucket `index` with mean `y` is folded in.
-fn seed(means: &[Option<f64>], index: u64, y: f64) -> Model {
-    let seen: Vec<f64> = means.iter().flatten().copied().collect();
-    let mean = if seen.is_empty() {
-        y
-    } else {
-        seen.iter().sum::<f64>() / seen.len() as f64
-    };
-    let mut seasonal: Vec<f64> = means.iter().map(|m| m.map_or(0.0, |m| m - mean)).collect();
-    let (mut level, mut trend) = (mean, 0.0);
-    update((&mut level, &mut trend, &mut seasonal), index, y);
-    Model::Ready {
-        level,
-        trend,
-        seasonal,
-        last: index,
-    }
-}
-
-/// One Holt-Winters step: bucket `index` had mean `y`.
-fn update((level, trend, seasonal): (&mut f64, &mut f64, &mut [f64]), index: u64, y: f64) {
-    let slot = usize::try_from(index % seasonal.len() as u64).unwrap_or(0);
-    let previous = *level;
-    *level = ALPHA * (y - seasonal[slot]) + (1.0 - ALPHA) * (previous + PHI * *trend);
-    *trend = BETA * (*level - previous) + (1.0 - BETA) * PHI * *trend;
-    seasonal[slot] = GAMMA * (y - *level) + (1.0 - GAMMA) * seasonal[slot];
 }

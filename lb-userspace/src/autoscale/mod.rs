@@ -9,7 +9,7 @@
 //! size is clamped to [min, max] and to the step limits; a scale-out waits
 //! out the cooldown after the last one; a scale-in goes only as low as the
 //! highest recommendation of the stabilisation window. With `predictive`,
-//! a [`Forecaster`] (additive Holt-Winters, daily season) forecasts the
+//! a [`Forecaster`] (MSTL with an ETS trend, from augurs; daily season) forecasts the
 //! pool's new-connection rate over the horizon, and the size is raised to
 //! meet it, never lowered by it.
 //!

@@ -238,8 +238,8 @@ fn the_forecast_sees_the_daily_rise_coming() {
     // Three days, then a morning of the fourth up to 05:00.
     let samples = 3 * 1440 + 300;
     for m in 0..samples {
-        // Ready once the first bucket of the second season closes.
-        assert_eq!(forecaster.ready(), m > 1445, "at minute {m}");
+        // Ready once the first bucket of the third season closes.
+        assert_eq!(forecaster.ready(), m > 2885, "at minute {m}");
         forecaster.observe(start + minute * m, daily_rate(minute * m));
     }
     let now = minute * samples;

@@ -21,8 +21,9 @@ pub const DEFAULT_BUCKET: Duration = Duration::from_secs(5 * 60);
 /// Accepted forecast horizons.
 pub const HORIZON_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(15 * 60)..=Duration::from_secs(60 * 60);
-/// Most buckets in one season, which bounds the forecaster's memory.
-pub const MAX_SEASON_BUCKETS: u128 = 10_000;
+/// Most buckets in one season, which bounds the forecaster's memory and
+/// the size of each fit (see `autoscale::forecast`).
+pub const MAX_SEASON_BUCKETS: u128 = 1_000;
 /// Standby defaults: drain timeout, idle time of a flow.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 /// See [`DEFAULT_DRAIN_TIMEOUT`].

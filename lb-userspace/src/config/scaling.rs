@@ -126,7 +126,7 @@ pub struct Predictive {
     /// Length of the seasonal cycle. Default 24h.
     pub season: Duration,
     /// Resolution of the history: rates are averaged over buckets this
-    /// long. Default 5m; the season holds at most 10 000 of them.
+    /// long. Default 5m; the season holds at most 1000 of them.
     pub bucket: Duration,
 }
 
