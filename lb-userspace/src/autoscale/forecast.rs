@@ -90,10 +90,10 @@ impl Forecaster {
         if !self.ready() {
             return None;
         }
-        if let Some((at, forecast)) = *self.cached.borrow() {
-            if at == last {
-                return forecast;
-            }
+        if let Some((at, forecast)) = *self.cached.borrow()
+            && at == last
+        {
+            return forecast;
         }
         let forecast = self.fit();
         *self.cached.borrow_mut() = Some((last, forecast));
