@@ -250,8 +250,15 @@ pub struct Settings {
     pub _pad: [u8; 2],
     /// `SETTINGS_F_*` bits.
     pub flags: u32,
+    /// SYN guard: new flows a SYN may enter in `FLOWS` per second, per
+    /// CPU; 0 turns the guard off. SYNs beyond it are steered by the
+    /// Maglev table alone, so a flood cannot evict established flows.
+    pub new_flows_per_s: u32,
+    /// SYN guard: new flows a CPU may enter at once after a quiet spell
+    /// (the bucket's depth), at least 1 when the guard is on.
+    pub new_flow_burst: u32,
 }
-const _: () = assert!(core::mem::size_of::<Settings>() == 44);
+const _: () = assert!(core::mem::size_of::<Settings>() == 52);
 
 /// Writes `v4` into the first 4 bytes of a 16-byte key address.
 pub const fn v4_key_addr(v4: [u8; 4]) -> [u8; 16] {

@@ -24,6 +24,10 @@ pub const SETTINGS: &str = "SETTINGS";
 /// `PerCpuArray<u64>`, `Stat::COUNT` entries: packets by outcome, written
 /// by the XDP program.
 pub const STATS: &str = "STATS";
+/// `PerCpuArray<u64>`, one entry: the SYN guard's clock, in ns of
+/// `bpf_ktime_get_coarse_ns`, when this CPU's new-flow budget is next
+/// whole (see `Settings::new_flows_per_s`), written by the XDP program.
+pub const SYN_GUARD: &str = "SYN_GUARD";
 /// `PerCpuArray<TrafficCounters>`, `MAX_VIPS` entries by VIP id, written by
 /// the XDP program.
 pub const VIP_STATS: &str = "VIP_STATS";

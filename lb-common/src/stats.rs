@@ -14,6 +14,9 @@ pub enum Stat {
     PassIcmp,
     /// Encapsulated to a backend and sent back out (XDP_TX).
     TxForwarded,
+    /// A SYN beyond the CPU's new-flow budget (the SYN guard), encapsulated
+    /// to its Maglev backend without entering `FLOWS` (XDP_TX).
+    TxForwardedUntracked,
     /// An ICMP error about a VIP flow, encapsulated to that flow's backend.
     TxIcmpSteered,
     /// A "fragmentation needed" / "packet too big" sent to the client
@@ -43,11 +46,12 @@ pub enum Stat {
 
 impl Stat {
     /// Every counter, in index order.
-    pub const ALL: [Stat; 14] = [
+    pub const ALL: [Stat; 15] = [
         Stat::PassNotIp,
         Stat::PassNotVip,
         Stat::PassIcmp,
         Stat::TxForwarded,
+        Stat::TxForwardedUntracked,
         Stat::TxIcmpSteered,
         Stat::TxIcmpTooBig,
         Stat::DropTruncated,
@@ -72,7 +76,10 @@ impl Stat {
     pub const fn action(self) -> &'static str {
         match self {
             Stat::PassNotIp | Stat::PassNotVip | Stat::PassIcmp => "pass",
-            Stat::TxForwarded | Stat::TxIcmpSteered | Stat::TxIcmpTooBig => "tx",
+            Stat::TxForwarded
+            | Stat::TxForwardedUntracked
+            | Stat::TxIcmpSteered
+            | Stat::TxIcmpTooBig => "tx",
             _ => "drop",
         }
     }
@@ -84,6 +91,7 @@ impl Stat {
             Stat::PassNotVip => "not_vip",
             Stat::PassIcmp => "icmp",
             Stat::TxForwarded => "forwarded",
+            Stat::TxForwardedUntracked => "forwarded_untracked",
             Stat::TxIcmpSteered => "icmp_steered",
             Stat::TxIcmpTooBig => "icmp_too_big",
             Stat::DropTruncated => "truncated",

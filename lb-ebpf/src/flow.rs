@@ -6,7 +6,8 @@
 //! live table: a draining backend gets no new connection, and a weight
 //! change reaches reused tuples too. Fragments are not tracked: they are
 //! hashed on their addresses, statelessly, so every fragment of a datagram
-//! meets the same slot.
+//! meets the same slot. A SYN beyond the CPU's new-flow budget (see
+//! `syn_guard`) enters no flow: it is steered by the table alone.
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use lb_common::{
@@ -14,7 +15,10 @@ use lb_common::{
     flow_hash, hash::HashInput,
 };
 
-use crate::maps::{BACKENDS, FLOWS, MAGLEV};
+use crate::{
+    maps::{self, BACKENDS, FLOWS, MAGLEV},
+    syn_guard,
+};
 
 /// The backend picked for a packet.
 #[derive(Clone, Copy)]
@@ -27,6 +31,8 @@ pub struct Choice {
     pub hash: u32,
     /// The packet created a `FLOWS` entry.
     pub new_flow: bool,
+    /// A SYN over the new-flow budget, steered without a `FLOWS` entry.
+    pub guarded: bool,
 }
 
 /// Picks the backend for `key` at `vip`, tracking the flow in `FLOWS`
@@ -44,7 +50,10 @@ pub fn select_backend(
         return maglev_choice(vip, hash, false);
     }
     if syn {
-        return start_connection(key, vip, hash);
+        if maps::settings().is_none_or(syn_guard::admit_new_flow) {
+            return start_connection(key, vip, hash);
+        }
+        return guarded_connection(key, vip, hash);
     }
     match FLOWS.get_ptr_mut(key) {
         Some(flow) => tracked_choice(flow, vip, hash, false),
@@ -74,6 +83,19 @@ fn start_connection(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat>
         },
         _ => Ok(picked),
     }
+}
+
+/// A SYN over the budget: re-steers its tuple in place if it is still
+/// tracked (no insert, so no eviction), else picks the Maglev backend
+/// without tracking it.
+#[inline(always)]
+fn guarded_connection(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
+    if let Some(tracked) = FLOWS.get_ptr_mut(key) {
+        return tracked_choice(tracked, vip, hash, true);
+    }
+    let mut picked = maglev_choice(vip, hash, false)?;
+    picked.guarded = true;
+    Ok(picked)
 }
 
 /// `-EEXIST`, as `bpf_map_update_elem` returns it for `BPF_NOEXIST`.
@@ -148,7 +170,7 @@ fn touch(flow: *mut Flow) {
 /// (`bpf_ktime_get_coarse_ns`, Linux 5.11+). Flow ages are measured in
 /// seconds, so a tick does not matter.
 #[inline(always)]
-fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     // SAFETY: no preconditions.
     unsafe { bpf_ktime_get_coarse_ns() }
 }
@@ -189,5 +211,6 @@ fn choice(backend_id: u32, backend: Backend, hash: u32, new_flow: bool) -> Choic
         backend,
         hash,
         new_flow,
+        guarded: false,
     }
 }

@@ -10,4 +10,5 @@ pub mod mem;
 pub mod net;
 pub mod next_hop;
 pub mod parse;
+pub mod syn_guard;
 pub mod vip;

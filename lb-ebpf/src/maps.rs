@@ -44,6 +44,12 @@ pub static SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Stat::COUNT, 0);
 
+/// The SYN guard's clock at index 0, per CPU: the `bpf_ktime_get_coarse_ns`
+/// time at which this CPU's new-flow budget is whole again (0 before the
+/// first SYN), written here (see `syn_guard`).
+#[map]
+pub static SYN_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Traffic by VIP id, per CPU.
 #[map]
 pub static VIP_STATS: PerCpuArray<TrafficCounters> = PerCpuArray::with_max_entries(MAX_VIPS, 0);

@@ -45,7 +45,12 @@ fn try_xlb(ctx: &XdpContext) -> Result<Stat, Stat> {
         let (vip, input) = find_vip(pkt)?;
         let track = !pkt.fragment;
         let choice = flow::select_backend(&pkt.key, &vip, input, pkt.tcp_syn, track)?;
-        (vip, choice, Stat::TxForwarded)
+        let sent = if choice.guarded {
+            Stat::TxForwardedUntracked
+        } else {
+            Stat::TxForwarded
+        };
+        (vip, choice, sent)
     };
 
     forward(ctx, pkt, &vip, &choice, sent)
@@ -83,7 +88,10 @@ fn forward(
 fn action(stat: Stat) -> u32 {
     match stat {
         Stat::PassNotIp | Stat::PassNotVip | Stat::PassIcmp => xdp_action::XDP_PASS,
-        Stat::TxForwarded | Stat::TxIcmpSteered | Stat::TxIcmpTooBig => xdp_action::XDP_TX,
+        Stat::TxForwarded
+        | Stat::TxForwardedUntracked
+        | Stat::TxIcmpSteered
+        | Stat::TxIcmpTooBig => xdp_action::XDP_TX,
         _ => xdp_action::XDP_DROP,
     }
 }

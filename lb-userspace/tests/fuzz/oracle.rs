@@ -104,7 +104,7 @@ pub fn check_xlb(
         _ if stat.action() == "pass" && out.frame != input => {
             Err(format!("passed with changes ({stat:?})"))
         }
-        Stat::TxForwarded | Stat::TxIcmpSteered => {
+        Stat::TxForwarded | Stat::TxForwardedUntracked | Stat::TxIcmpSteered => {
             let (l2, et) = l3.ok_or("tx of a frame without link layer")?;
             check_encapsulated(world, input, &out.frame, l2, et)
         }
