@@ -55,6 +55,7 @@ fn the_full_example_spells_out_every_default() {
     assert_eq!(full.control_socket, minimal.control_socket);
     assert_eq!(full.metrics_listen, minimal.metrics_listen);
     assert_eq!(full.flow_table_size, minimal.flow_table_size);
+    assert_eq!(full.syn_guard, minimal.syn_guard);
     assert_eq!(full.encap.mtu, minimal.encap.mtu);
     assert_eq!(full.interfaces[0].mode, minimal.interfaces[0].mode);
     assert_eq!(full.vips[0].table_size, minimal.vips[0].table_size);
@@ -107,6 +108,13 @@ fn defaults_fill_the_keys_a_config_leaves_out() {
         "127.0.0.1:9641".parse().expect("address")
     );
     assert_eq!(config.flow_table_size, lb_common::DEFAULT_FLOW_CAPACITY);
+    assert_eq!(
+        (
+            config.syn_guard.new_flows_per_second,
+            config.syn_guard.burst
+        ),
+        (config::DEFAULT_NEW_FLOWS_PER_SECOND, config::DEFAULT_BURST)
+    );
     assert_eq!(config.encap.mtu, lb_common::DEFAULT_MTU);
     assert_eq!(config.encap.gateway_mac, None);
     assert_eq!(config.interfaces[0].mode, AttachMode::Native);
@@ -157,6 +165,14 @@ fn comments_and_spelled_out_defaults_do_not_change_the_version() {
     assert_eq!(version(plain), version(commented));
     assert_ne!(version(plain), version(other));
     assert_eq!(version(plain).len(), 16);
+}
+
+#[test]
+fn a_syn_guard_rate_of_zero_turns_the_guard_off() {
+    let yaml = "interfaces: [{name: eth0}]\nsyn_guard: {new_flows_per_second: 0}\n";
+    let loaded = Config::from_str(yaml, "off.yaml").expect("valid");
+    assert_eq!(loaded.config.syn_guard.new_flows_per_second, 0);
+    assert_eq!(loaded.config.syn_guard.burst, config::DEFAULT_BURST);
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod parse;
 mod pools;
 mod raw;
 mod scaling;
+mod syn_guard;
 mod types;
 mod validate;
 mod values;
@@ -46,6 +47,9 @@ pub use pools::{
     MAX_SLOW_START, MAX_WEIGHT,
 };
 pub use scaling::{Actuator, Autoscale, Predictive, ScalePolicy, ScaleSignal, ScaleStep};
+pub use syn_guard::{
+    BURST_RANGE, DEFAULT_BURST, DEFAULT_NEW_FLOWS_PER_SECOND, NEW_FLOWS_PER_SECOND_RANGE, SynGuard,
+};
 pub use types::{
     AttachMode, BackendConfig, BackendState, CheckKind, Config, Encap, HealthCheck, Interface,
     LoadKind, LoadSignal, PoolConfig, Prefix, Protocol, Share, StatusCodes, VipConfig,

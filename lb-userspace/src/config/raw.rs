@@ -27,11 +27,19 @@ pub(super) struct RawConfig {
     pub control_socket: Option<At<String>>,
     pub metrics_listen: Option<At<String>>,
     pub flow_table_size: Option<At<u32>>,
+    pub syn_guard: Option<At<RawSynGuard>>,
     pub encap: Option<At<RawEncap>>,
     pub vips: Option<At<Vec<At<RawVip>>>>,
     #[serde(default)]
     pub pools: BTreeMap<PoolName, At<RawPool>>,
     pub announce: Option<At<RawAnnounce>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSynGuard {
+    pub new_flows_per_second: Option<At<u32>>,
+    pub burst: Option<At<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,8 @@ pub struct Config {
     pub metrics_listen: SocketAddr,
     /// Capacity of the `FLOWS` connection table, in flows.
     pub flow_table_size: u32,
+    /// Each CPU's budget of new flows entered by SYNs.
+    pub syn_guard: super::syn_guard::SynGuard,
     /// How packets are carried to backends.
     pub encap: Encap,
     /// Services, in file order; a VIP's index here is not its kernel id.

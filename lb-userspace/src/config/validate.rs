@@ -115,6 +115,7 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
         None => DEFAULT_METRICS_LISTEN.parse().ok(),
     };
     let flow_table_size = flow_table_size(&mut check, raw.flow_table_size.as_ref());
+    let syn_guard = super::syn_guard::syn_guard(&mut check, raw.syn_guard.as_ref());
     let encap = encap(&mut check, raw.encap.as_ref());
 
     let mut pools = pools::pools(&mut check, &raw.pools, raw.encap.as_ref().map(|e| &e.value));
@@ -139,6 +140,7 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
         control_socket,
         metrics_listen,
         flow_table_size,
+        syn_guard,
         encap,
         vips,
         pools,

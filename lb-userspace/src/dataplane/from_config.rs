@@ -108,6 +108,8 @@ fn settings(config: &Config) -> Settings {
     let encap = &config.encap;
     let mut settings = Settings {
         mtu: encap.mtu,
+        new_flows_per_s: config.syn_guard.new_flows_per_second,
+        new_flow_burst: config.syn_guard.burst,
         ..Settings::default()
     };
     if let Some(Prefix {

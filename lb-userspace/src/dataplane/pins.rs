@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use aya::maps::MapInfo;
 use aya::{Ebpf, EbpfLoader};
 use lb_common::maps::{
-    BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_ADDRS, VIP_STATS, VIPS,
+    BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, SYN_GUARD, VIP_ADDRS, VIP_STATS, VIPS,
 };
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 use tracing::warn;
@@ -23,7 +23,7 @@ use super::DataplaneError;
 const LINK_PREFIX: &str = "link_";
 
 /// Every map xlbd pins, with the key and value sizes this build expects.
-pub const PINNED_MAPS: [(&str, usize, usize); 9] = [
+pub const PINNED_MAPS: [(&str, usize, usize); 10] = [
     (VIPS, size_of::<VipKey>(), size_of::<Vip>()),
     (VIP_ADDRS, size_of::<u32>(), size_of::<u64>()),
     (BACKENDS, size_of::<u32>(), size_of::<Backend>()),
@@ -31,6 +31,7 @@ pub const PINNED_MAPS: [(&str, usize, usize); 9] = [
     (FLOWS, size_of::<FlowKey>(), size_of::<Flow>()),
     (SETTINGS, size_of::<u32>(), size_of::<Settings>()),
     (STATS, size_of::<u32>(), size_of::<u64>()),
+    (SYN_GUARD, size_of::<u32>(), size_of::<u64>()),
     (VIP_STATS, size_of::<u32>(), size_of::<TrafficCounters>()),
     (
         BACKEND_STATS,

@@ -161,6 +161,19 @@ impl Lb {
         map.set(0, settings, 0).expect("write settings");
     }
 
+    /// Turns the SYN guard on at `per_s` new flows a second per CPU with a
+    /// bucket of `burst`, or off with `per_s == 0`. The harness loads with
+    /// the guard off, so the other tests and the bench see every SYN
+    /// tracked.
+    pub fn set_syn_guard(&mut self, per_s: u32, burst: u32) {
+        let mut map: Array<&mut MapData, Settings> =
+            Array::try_from(self.ebpf.map_mut("SETTINGS").expect("SETTINGS")).expect("array");
+        let mut settings = map.get(&0, 0).expect("read settings");
+        settings.new_flows_per_s = per_s;
+        settings.new_flow_burst = burst;
+        map.set(0, settings, 0).expect("write settings");
+    }
+
     /// Adds `vip` with its service key, address key, backends (up, in the
     /// table) and a Maglev table in both halves.
     pub fn add_vip(&mut self, vip: &TestVip) {

@@ -380,4 +380,22 @@ pools:
 ",
         error: "broken.yaml:11:17: pools.web.autoscale.actuator.command: missing; this key is required",
     },
+    Broken {
+        what: "SYN guard with a burst of 0",
+        yaml: "\
+interfaces: [{name: eth0}]
+syn_guard:
+  new_flows_per_second: 1000
+  burst: 0
+",
+        error: "broken.yaml:4:10: syn_guard.burst: 0 is outside 1..=10000000 new flows",
+    },
+    Broken {
+        what: "SYN guard with a negative rate",
+        yaml: "\
+interfaces: [{name: eth0}]
+syn_guard: {new_flows_per_second: -5}
+",
+        error: "broken.yaml:2:",
+    },
 ];
