@@ -396,6 +396,6 @@ syn_guard:
 interfaces: [{name: eth0}]
 syn_guard: {new_flows_per_second: -5}
 ",
-        error: "broken.yaml:2:",
+        error: "broken.yaml:2:35: syn_guard.new_flows_per_second: invalid u32",
     },
 ];
