@@ -57,9 +57,9 @@ pub fn not_taking_new_flows(config: &Config, pool: &str) {
             xlb::config::BackendState::Drain => "draining",
             xlb::config::BackendState::Maint => "in maintenance",
         };
+        let name = backend_name(backend.address);
         println!(
-            "  {} is {state} (state in the config; weight {}): it keeps its flows, takes no new ones",
-            backend_name(backend.address),
+            "  {name} is {state} in the config (weight {}): it keeps its flows, takes no new ones",
             backend.weight
         );
     }
