@@ -62,16 +62,19 @@ async fn serve(args: &RunArgs) -> anyhow::Result<()> {
         (None, Some(etcd)) => etcd.first_config().await?,
         (None, None) => anyhow::bail!("give --config FILE or --etcd ENDPOINTS"),
     };
-    let mut daemon = Daemon::start_from(source, &args.status_file)?;
-    let mut watch = daemon
-        .config_path()
-        .and_then(|path| match ConfigWatch::start(path) {
+    // The file watch before the start, which reports readiness: a change
+    // written right after that must not be missed.
+    let mut watch = match &source {
+        ConfigSource::File(path) => match ConfigWatch::start(path) {
             Ok(watch) => Some(watch),
             Err(error) => {
                 warn!(%error, "cannot watch the config file; reload with SIGHUP");
                 None
             }
-        });
+        },
+        ConfigSource::Text { .. } => None,
+    };
+    let mut daemon = Daemon::start_from(source, &args.status_file)?;
 
     // The readers: xlbctl's mutations and the Prometheus endpoint.
     let mut control = control::start(&daemon.snapshot());
