@@ -28,6 +28,10 @@ pub const STATS: &str = "STATS";
 /// `bpf_ktime_get_coarse_ns`, when this CPU's new-flow budget is next
 /// whole (see `Settings::new_flows_per_s`), written by the XDP program.
 pub const SYN_GUARD: &str = "SYN_GUARD";
+/// `PerCpuArray<u64>`, one entry: flows entered in `FLOWS` (inserts that
+/// succeeded), written by the XDP program. Only LRU eviction removes
+/// entries, so evictions are inserts minus the entries present.
+pub const FLOW_INSERTS: &str = "FLOW_INSERTS";
 /// `PerCpuArray<TrafficCounters>`, `MAX_VIPS` entries by VIP id, written by
 /// the XDP program.
 pub const VIP_STATS: &str = "VIP_STATS";

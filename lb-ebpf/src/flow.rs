@@ -33,6 +33,8 @@ pub struct Choice {
     pub new_flow: bool,
     /// A SYN over the new-flow budget, steered without a `FLOWS` entry.
     pub guarded: bool,
+    /// The packet's flow was entered in `FLOWS` (an insert succeeded).
+    pub inserted: bool,
 }
 
 /// Picks the backend for `key` at `vip`, tracking the flow in `FLOWS`
@@ -66,7 +68,7 @@ pub fn select_backend(
 /// reused tuple pays for the lookup after all, and is re-steered in place.
 #[inline(always)]
 fn start_connection(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
-    let picked = maglev_choice(vip, hash, true)?;
+    let mut picked = maglev_choice(vip, hash, true)?;
     let flow = Flow {
         backend_id: picked.backend_id,
         vip_id: vip.id,
@@ -81,7 +83,10 @@ fn start_connection(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat>
             Some(tracked) => tracked_choice(tracked, vip, hash, true),
             None => Ok(picked),
         },
-        _ => Ok(picked),
+        inserted => {
+            picked.inserted = inserted.is_ok();
+            Ok(picked)
+        }
     }
 }
 
@@ -141,7 +146,7 @@ fn tracked_choice(flow: *mut Flow, vip: &Vip, hash: u32, syn: bool) -> Result<Ch
 /// Schedules a flow seen for the first time and enters it in `FLOWS`.
 #[inline(always)]
 fn track_new_flow(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
-    let picked = maglev_choice(vip, hash, true)?;
+    let mut picked = maglev_choice(vip, hash, true)?;
     let flow = Flow {
         backend_id: picked.backend_id,
         vip_id: vip.id,
@@ -149,7 +154,7 @@ fn track_new_flow(key: &FlowKey, vip: &Vip, hash: u32) -> Result<Choice, Stat> {
     };
     // A full LRU map evicts; a failed insert only means the next packet of
     // the flow is scheduled again (to the same slot while the table holds).
-    let _ = FLOWS.insert(key, &flow, 0);
+    picked.inserted = FLOWS.insert(key, &flow, 0).is_ok();
     Ok(picked)
 }
 
@@ -212,5 +217,6 @@ fn choice(backend_id: u32, backend: Backend, hash: u32, new_flow: bool) -> Choic
         hash,
         new_flow,
         guarded: false,
+        inserted: false,
     }
 }

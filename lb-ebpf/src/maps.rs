@@ -50,6 +50,20 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Stat::COUNT, 
 #[map]
 pub static SYN_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
+/// Flows entered in `FLOWS` at index 0, per CPU (see
+/// `lb_common::maps::FLOW_INSERTS`).
+#[map]
+pub static FLOW_INSERTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Counts one flow entered in `FLOWS`.
+#[inline(always)]
+pub fn count_flow_insert() {
+    if let Some(counter) = FLOW_INSERTS.get_ptr_mut(0) {
+        // SAFETY: per-CPU value, written only by this CPU (see `count`).
+        unsafe { *counter += 1 };
+    }
+}
+
 /// Traffic by VIP id, per CPU.
 #[map]
 pub static VIP_STATS: PerCpuArray<TrafficCounters> = PerCpuArray::with_max_entries(MAX_VIPS, 0);

@@ -224,6 +224,15 @@ fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or_else(|| panic!("no {name}{labels:?} in the scrape"))
 }
 
+/// The value on the line of the label-less sample `name` in `text`.
+fn plain_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|line| line.split(['{', ' ']).next() == Some(name))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the scrape"))
+}
+
 /// A plain sample's value. OpenMetrics names a counter's family without
 /// `_total`, so the parser may see its samples as untyped.
 fn number(value: &Value) -> Option<f64> {
@@ -244,6 +253,12 @@ fn check_metrics(testbed: &Testbed, answers: &BTreeMap<usize, u64>) {
         sample(&scrape, "xlb_tracked_flows", &[("vip", "web")]),
         total
     );
+    // One insert per connection's SYN, in a table far from full.
+    // Families without labels come as `name{} value`, which the parser
+    // skips: read those lines as they are.
+    let text = metrics_text(testbed);
+    assert_eq!(plain_value(&text, "xlb_flow_table_inserts_total"), total);
+    assert_eq!(plain_value(&text, "xlb_flow_table_evictions_total"), 0.0);
     for k in 1..=3 {
         let answered = answers.get(&k).copied().unwrap_or(0) as f64;
         let be = [("vip", "web"), ("backend", &address(k))];

@@ -80,6 +80,9 @@ fn forward(
     encap::encapsulate(ctx, pkt, choice, settings)?;
 
     maps::count_traffic(vip.id, choice.backend_id, pkt.l3_len, choice.new_flow);
+    if choice.inserted {
+        maps::count_flow_insert();
+    }
     Ok(sent)
 }
 

@@ -23,6 +23,22 @@ pub fn stats(maps: &Maps) -> Result<Vec<(Stat, u64)>, DataplaneError> {
         .collect()
 }
 
+/// Flows entered in `FLOWS` since the maps were made, summed over CPUs.
+///
+/// # Errors
+///
+/// When the `FLOW_INSERTS` map cannot be read.
+pub fn flow_inserts(maps: &Maps) -> Result<u64, DataplaneError> {
+    let per_cpu = maps
+        .flow_inserts
+        .get(&0, 0)
+        .map_err(|source| DataplaneError::Map {
+            name: lb_common::maps::FLOW_INSERTS,
+            source,
+        })?;
+    Ok(per_cpu.iter().sum())
+}
+
 /// Traffic of every VIP id (`MAX_VIPS` entries), summed over CPUs.
 ///
 /// # Errors

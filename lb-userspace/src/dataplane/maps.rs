@@ -3,7 +3,8 @@
 use aya::Ebpf;
 use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
 use lb_common::maps::{
-    BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_ADDRS, VIP_STATS, VIPS,
+    BACKEND_STATS, BACKENDS, FLOW_INSERTS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_ADDRS, VIP_STATS,
+    VIPS,
 };
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 
@@ -26,6 +27,8 @@ pub struct Maps {
     pub settings: Array<MapData, Settings>,
     /// Packets by outcome (`lb_common::Stat`), per CPU.
     pub stats: PerCpuArray<MapData, u64>,
+    /// Flows entered in `FLOWS`, one entry, per CPU.
+    pub flow_inserts: PerCpuArray<MapData, u64>,
     /// Traffic by VIP id, per CPU.
     pub vip_stats: PerCpuArray<MapData, TrafficCounters>,
     /// Traffic by backend id, per CPU.
@@ -70,6 +73,7 @@ impl Maps {
             flows: typed(FLOWS, open(FLOWS)?)?,
             settings: typed(SETTINGS, open(SETTINGS)?)?,
             stats: typed(STATS, open(STATS)?)?,
+            flow_inserts: typed(FLOW_INSERTS, open(FLOW_INSERTS)?)?,
             vip_stats: typed(VIP_STATS, open(VIP_STATS)?)?,
             backend_stats: typed(BACKEND_STATS, open(BACKEND_STATS)?)?,
         })

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use aya::maps::MapInfo;
 use aya::{Ebpf, EbpfLoader};
 use lb_common::maps::{
-    BACKEND_STATS, BACKENDS, FLOWS, MAGLEV, SETTINGS, STATS, SYN_GUARD, VIP_ADDRS, VIP_STATS, VIPS,
+    BACKEND_STATS, BACKENDS, FLOW_INSERTS, FLOWS, MAGLEV, SETTINGS, STATS, SYN_GUARD, VIP_ADDRS,
+    VIP_STATS, VIPS,
 };
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 use tracing::warn;
@@ -23,7 +24,7 @@ use super::DataplaneError;
 const LINK_PREFIX: &str = "link_";
 
 /// Every map xlbd pins, with the key and value sizes this build expects.
-pub const PINNED_MAPS: [(&str, usize, usize); 10] = [
+pub const PINNED_MAPS: [(&str, usize, usize); 11] = [
     (VIPS, size_of::<VipKey>(), size_of::<Vip>()),
     (VIP_ADDRS, size_of::<u32>(), size_of::<u64>()),
     (BACKENDS, size_of::<u32>(), size_of::<Backend>()),
@@ -32,6 +33,7 @@ pub const PINNED_MAPS: [(&str, usize, usize); 10] = [
     (SETTINGS, size_of::<u32>(), size_of::<Settings>()),
     (STATS, size_of::<u32>(), size_of::<u64>()),
     (SYN_GUARD, size_of::<u32>(), size_of::<u64>()),
+    (FLOW_INSERTS, size_of::<u32>(), size_of::<u64>()),
     (VIP_STATS, size_of::<u32>(), size_of::<TrafficCounters>()),
     (
         BACKEND_STATS,

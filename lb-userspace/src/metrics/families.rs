@@ -192,10 +192,28 @@ fn flows(
     );
     let mut vips: HashMap<u32, i64> = HashMap::new();
     let mut backends: HashMap<u32, i64> = HashMap::new();
+    let mut entries = 0u64;
     for (_, flow) in counters::flows(maps)? {
         *vips.entry(flow.vip_id).or_default() += 1;
         *backends.entry(flow.backend_id).or_default() += 1;
+        entries += 1;
     }
+    let inserted = counters::flow_inserts(maps)?;
+    let inserts = Counter::<u64>::default();
+    registry.register(
+        "flow_table_inserts",
+        "Flows entered in the connection table since its maps were made",
+        inserts.clone(),
+    );
+    inserts.inc_by(inserted);
+    let evictions = Counter::<u64>::default();
+    registry.register(
+        "flow_table_evictions",
+        "Flows a full connection table pushed out: inserts minus entries, as nothing \
+         else removes them",
+        evictions.clone(),
+    );
+    evictions.inc_by(inserted.saturating_sub(entries));
     for vip in &status.vips {
         let count = vips.get(&vip.id).copied().unwrap_or(0);
         by_vip
