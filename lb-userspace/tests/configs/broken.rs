@@ -273,7 +273,8 @@ pools:
   web:
     health_check: {kind: http, path: \"/x\\r\\nHost: y\"}
 ",
-        error: "broken.yaml:4:38: pools.web.health_check.path: \"/x\\r\\nHost: y\" is not a URL path",
+        error: "broken.yaml:4:38: pools.web.health_check.path: \
+                \"/x\\r\\nHost: y\" is not a URL path",
     },
     Broken {
         what: "backend address written as a prefix",
@@ -284,7 +285,8 @@ vips: [{name: web, address: 10.100.0.1, port: 80, protocol: tcp, pool: web}]
 pools:
   web: {backends: [{address: 10.0.0.0/24}]}
 ",
-        error: "broken.yaml:5:30: pools.web.backends[0].address: \"10.0.0.0/24\" is not an IP address",
+        error: "broken.yaml:5:30: pools.web.backends[0].address: \
+                \"10.0.0.0/24\" is not an IP address",
     },
     Broken {
         what: "autoscale without max",
@@ -315,7 +317,8 @@ pools:
       max: 2
       target_tracking: {signal: gpu, target: 0.6}
 ",
-        error: "broken.yaml:10:33: pools.web.autoscale.target_tracking.signal: signal gpu reads the pool's load_signal, which this pool does not have",
+        error: "broken.yaml:10:33: pools.web.autoscale.target_tracking.signal: \
+                signal gpu reads the pool's load_signal, which this pool does not have",
     },
     Broken {
         what: "autoscale max above the pool's backends",
@@ -361,7 +364,8 @@ pools:
       - address: 10.0.0.11
       - {address: 10.0.0.12, standby: true}
 ",
-        error: "broken.yaml:7:9: pools.web.backends[1].standby: applies only to pools whose autoscale actuator is standby",
+        error: "broken.yaml:7:9: pools.web.backends[1].standby: \
+                applies only to pools whose autoscale actuator is standby",
     },
     Broken {
         what: "exec actuator without a command",
@@ -378,7 +382,8 @@ pools:
       target_tracking: {signal: new_connections, target: 10}
       actuator: {kind: exec, timeout: 5s}
 ",
-        error: "broken.yaml:11:17: pools.web.autoscale.actuator.command: missing; this key is required",
+        error: "broken.yaml:11:17: pools.web.autoscale.actuator.command: \
+                missing; this key is required",
     },
     Broken {
         what: "SYN guard with a burst of 0",
