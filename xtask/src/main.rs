@@ -8,6 +8,7 @@ mod cmd;
 mod demo;
 mod run;
 mod setup;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,10 @@ enum Task {
     ///
     /// Example: `cargo xtask run --config configs/minimal.yaml --iface eth1`
     Run(run::RunArgs),
+    /// Sets up, then soaks the health checker and load tracker in hostile targets.
+    ///
+    /// Example: `cargo xtask soak --duration 1h`
+    Soak(soak::SoakArgs),
 }
 
 fn main() {
@@ -52,6 +57,7 @@ fn main() {
         Task::Bench(args) => bench::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Run(args) => run::run(&args),
+        Task::Soak(args) => soak::run(&args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
