@@ -87,3 +87,57 @@ fn the_metrics_endpoint_serves_every_xlb_family_with_bounded_labels() {
     let (missing, _) = bed.scrape("/other");
     assert_eq!(missing, 404);
 }
+
+#[test]
+fn the_metrics_listener_is_loopback_by_default_and_read_only() {
+    // The bed's config leaves metrics_listen out: this is the default.
+    let bed = Bed::start("xr", [1, 2, 3]);
+    let listening = xlbctl_bed::sh(&["ip", "netns", "exec", &bed.ns, "ss", "-ltnH"]);
+    let listening = String::from_utf8_lossy(&listening.stdout).into_owned();
+    let locals: Vec<&str> = listening
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(locals, ["127.0.0.1:9641"], "{listening}");
+
+    let services = bed.json(&["svc", "list", "-o", "json"]);
+    let reloads = |bed: &Bed| {
+        let (_, body) = bed.scrape("/metrics");
+        let mut lines: Vec<String> = body
+            .lines()
+            .filter(|l| l.starts_with("xlb_config_reloads_total"))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let reloads_before = reloads(&bed);
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO"] {
+        for path in ["/metrics", "/", "/reload", "/-/reload", "/quitquitquit"] {
+            let answer = bed.metrics_request(&format!(
+                "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 8\r\n\
+                 connection: close\r\n\r\nweight=0"
+            ));
+            assert!(
+                answer.starts_with("HTTP/1.1 405"),
+                "{method} {path}: {answer}"
+            );
+            assert!(
+                answer.to_ascii_lowercase().contains("allow: get, head"),
+                "{answer}"
+            );
+        }
+    }
+    let head =
+        bed.metrics_request("HEAD /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, body) = head.split_once("\r\n\r\n").expect("a head");
+    assert_eq!(body, "", "HEAD has no body");
+
+    assert_eq!(
+        bed.json(&["svc", "list", "-o", "json"]),
+        services,
+        "nothing changed"
+    );
+    assert_eq!(reloads(&bed), reloads_before, "no reload was caused");
+}

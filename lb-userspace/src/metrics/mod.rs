@@ -1,5 +1,7 @@
 //! xlbd's Prometheus endpoint: `GET /metrics` on `metrics_listen`
 //! (loopback by default) answers OpenMetrics text computed at scrape time.
+//! It is read-only: `HEAD` is answered like `GET` without the body, any
+//! other method gets 405, and no path changes state.
 //!
 //! The server reads the pinned maps through its own handles, and the
 //! daemon's state through a watch channel the daemon loop fills, so a
@@ -17,7 +19,7 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -118,7 +120,19 @@ async fn answer(
     status: watch::Receiver<DaemonStatus>,
     sources: Sources,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.method() != Method::GET || request.uri().path() != "/metrics" {
+    // hyper sends no body in answer to HEAD, whatever the response holds.
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut refused = reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "read-only; only GET and HEAD\n".into(),
+        );
+        refused
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(refused);
+    }
+    if request.uri().path() != "/metrics" {
         return Ok(reply(
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -150,10 +164,9 @@ fn failure(error: &DataplaneError) -> Response<Full<Bytes>> {
 fn reply(code: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = code;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -20,6 +20,8 @@ pub const XLBD: &str = env!("CARGO_BIN_EXE_xlbd");
 pub const XLBCTL: &str = env!("CARGO_BIN_EXE_xlbctl");
 pub const TABLE_SIZE: u32 = 1021;
 pub const BACKENDS: [&str; 3] = ["10.1.0.1", "10.1.0.2", "10.1.0.3"];
+/// The port of the default `metrics_listen` (127.0.0.1:9641), which the
+/// bed's config leaves out so that every bed runs the default.
 pub const METRICS_PORT: u16 = 9641;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -95,7 +97,6 @@ impl Bed {
     mode: native
 pin_path: {pins}
 control_socket: {socket}
-metrics_listen: 127.0.0.1:{METRICS_PORT}
 flow_table_size: 4096
 encap:
   source_v4: 10.255.0.0/24
@@ -190,17 +191,43 @@ pools:
         })
     }
 
-    /// GET `path` of the metrics endpoint from inside the namespace.
-    pub fn scrape(&self, path: &str) -> (u16, String) {
+    /// Runs `f` on a thread inside the bed's namespace.
+    fn in_ns<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
         let ns = format!("/run/netns/{}", self.ns);
-        let url = format!("http://127.0.0.1:{METRICS_PORT}{path}");
         std::thread::spawn(move || {
             let file = fs::File::open(&ns).expect("opening the namespace");
             use std::os::fd::AsRawFd as _;
             // SAFETY: setns(2) on a namespace fd we hold; it moves only
-            // this thread, which ends after the request.
+            // this thread, which ends after `f`.
             let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "entering the namespace");
+            f()
+        })
+        .join()
+        .expect("the thread in the namespace")
+    }
+
+    /// Sends `request` as written to the metrics endpoint from inside the
+    /// namespace, and returns the whole answer (read until xlbd closes).
+    pub fn metrics_request(&self, request: &str) -> String {
+        use std::io::{Read as _, Write as _};
+
+        let request = request.to_owned();
+        self.in_ns(move || {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", METRICS_PORT))
+                .expect("connecting to the metrics endpoint");
+            stream.set_read_timeout(Some(TIMEOUT)).expect("a timeout");
+            stream.write_all(request.as_bytes()).expect("sending");
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+    }
+
+    /// GET `path` of the metrics endpoint from inside the namespace.
+    pub fn scrape(&self, path: &str) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{METRICS_PORT}{path}");
+        self.in_ns(move || {
             let agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .build()
@@ -218,8 +245,6 @@ pools:
                     .expect("reading the body"),
             )
         })
-        .join()
-        .expect("the scrape thread")
     }
 }
 
