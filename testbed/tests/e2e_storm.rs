@@ -1,19 +1,28 @@
 //! End to end under abuse of the control plane: a storm of reloads, good
-//! and bad mixed, then xlbd killed with SIGKILL again and again (once right
-//! after a SIGHUP, so mid-reload), all while keep-alive connections carry
-//! requests. No connection may break or change backend, and the final
-//! state must be the last good config. Needs root; never skips.
+//! and bad mixed, then xlbd killed with SIGKILL again and again at seeded
+//! random moments (idle, mid-reload of a good config, mid-reload of a
+//! broken one), all while keep-alive connections carry requests. No
+//! connection may break or change backend; after every reload, kill and
+//! restart the pinned Maglev tables are compared slot by slot with the
+//! tables built from the last good config (a kill mid-reload may leave the
+//! old or the new one, never a mix). Needs root; never skips.
 //!
 //! Counts are bounded for CI; `XLB_STORM_RELOADS` and `XLB_STORM_KILLS`
-//! raise them (`cargo xtask bench` runs the long version).
+//! raise them (`cargo xtask bench` runs the long version), and
+//! `XLB_STORM_SEED` picks other kill moments.
 
 mod e2e_support;
+#[path = "e2e_support/tables.rs"]
+mod tables;
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use e2e_support::*;
 use xlb_testbed::xlbd_config::{Protocol, XlbdConfig};
-use xlb_testbed::{KeepAliveConn, Testbed, plan};
+use xlb_testbed::{KeepAliveConn, Testbed, Xlbd, plan};
+
+use tables::{Tables, desired_tables, pinned_tables, slots_differing};
 
 const PORT: u16 = 8080;
 
@@ -84,12 +93,88 @@ fn expected_weights(round: usize) -> Vec<(IpAddr, u32)> {
     weights
 }
 
+/// Kills mid-reload land up to this long after the SIGHUP: wide enough
+/// that on the project's machine some land before the new table is
+/// written and some after (the closing line counts which).
+const RELOAD_WINDOW_MS: u64 = 400;
+
+/// The kill moments: splitmix64 from a seed, so a failing run can be
+/// replayed with its `XLB_STORM_SEED`.
+struct Moments(u64);
+
+impl Moments {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % bound
+    }
+
+    fn millis(&mut self, bound: u64) -> Duration {
+        Duration::from_millis(self.below(bound))
+    }
+}
+
+/// What the storm saw, for its closing line.
+#[derive(Default)]
+struct Tally {
+    good_reloads: usize,
+    bad_reloads: usize,
+    kills_idle: usize,
+    kills_mid_reload: usize,
+    kills_mid_bad_reload: usize,
+    /// Mid-reload kills after which the pinned tables were still the old.
+    kills_before_apply: usize,
+    table_checks: usize,
+    mismatches: Vec<String>,
+}
+
+impl Tally {
+    /// Compares the pinned tables with one of `wanted` (the first is the
+    /// one a running xlbd must converge on), waiting up to a second;
+    /// returns which matched.
+    fn check_tables(&mut self, testbed: &Testbed, wanted: &[&Tables], after: &str) -> usize {
+        self.table_checks += 1;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let pinned = pinned_tables(testbed.pin_path());
+            if let Some(matched) = wanted.iter().position(|tables| **tables == pinned) {
+                return matched;
+            }
+            if Instant::now() >= deadline {
+                let differing = slots_differing(&pinned, wanted[0]);
+                self.mismatches
+                    .push(format!("after {after}: {differing} slots differ"));
+                return 0;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Replaces xlbd's config file with `config` and sends SIGHUP, without
+/// waiting for the reload.
+fn start_reload(xlbd: &Xlbd, config: &str) {
+    let path = xlbd.config_path();
+    let staged = path.with_extension("staged");
+    std::fs::write(&staged, config).expect("staging the config");
+    std::fs::rename(&staged, path).expect("replacing the config");
+    xlbd.process().signal(libc::SIGHUP);
+}
+
 #[test]
 fn connections_survive_a_reload_storm_and_repeated_kills() {
     let reloads = count_from_env("XLB_STORM_RELOADS", 24);
     let kills = count_from_env("XLB_STORM_KILLS", 6);
+    let seed = count_from_env("XLB_STORM_SEED", 0x5eed) as u64;
+    let mut moments = Moments(seed);
+    let mut tally = Tally::default();
     let testbed = testbed(3);
     let mut xlbd = start_xlbd(&testbed, &good_config(&testbed, 0));
+    let desired = |round: usize| desired_tables(&good_config(&testbed, round).render());
+    // Weights turn with the round, so consecutive tables differ.
+    assert!(!desired(0).is_empty() && desired(0) != desired(1));
 
     let mut held: Vec<(KeepAliveConn, usize)> = (0..CONNECTIONS)
         .map(|_| {
@@ -100,6 +185,7 @@ fn connections_survive_a_reload_storm_and_repeated_kills() {
             (connection, backend_of(&first))
         })
         .collect();
+    tally.check_tables(&testbed, &[&desired(0)], "the start");
 
     // Odd rounds are broken (an unknown key): refused, running config stays.
     let mut last_good = 0;
@@ -114,12 +200,16 @@ fn connections_survive_a_reload_storm_and_repeated_kills() {
                 refused.is_err(),
                 "round {round}: a broken config was accepted"
             );
+            tally.bad_reloads += 1;
         } else {
             xlbd.reload(&good_config(&testbed, round).render())
                 .unwrap_or_else(|err| panic!("round {round}: good reload refused: {err:#}"));
             last_good = round;
+            tally.good_reloads += 1;
         }
-        all_served(&testbed, &mut held, &format!("reload round {round}"));
+        let after = format!("reload round {round}");
+        all_served(&testbed, &mut held, &after);
+        tally.check_tables(&testbed, &[&desired(last_good)], &after);
     }
     assert_eq!(
         reported_weights(&xlbd),
@@ -128,16 +218,49 @@ fn connections_survive_a_reload_storm_and_repeated_kills() {
     );
 
     for kill in 1..=kills {
-        if kill == 1 {
-            // Mid-reload: SIGHUP, then SIGKILL before the reload can finish.
-            xlbd.process().signal(libc::SIGHUP);
-        }
+        let before = desired(last_good);
+        // The first kill always lands mid-reload; the others where the
+        // seed says, at a random moment of the reload.
+        let mode = if kill == 1 { 1 } else { moments.below(3) };
+        let what = match mode {
+            0 => {
+                std::thread::sleep(moments.millis(200));
+                tally.kills_idle += 1;
+                "idle"
+            }
+            1 => {
+                last_good += 1;
+                start_reload(&xlbd, &good_config(&testbed, last_good).render());
+                std::thread::sleep(moments.millis(RELOAD_WINDOW_MS));
+                tally.kills_mid_reload += 1;
+                "mid-reload"
+            }
+            _ => {
+                let broken = format!(
+                    "{}\nno_such_key: 1\n",
+                    good_config(&testbed, last_good + 1).render()
+                );
+                start_reload(&xlbd, &broken);
+                std::thread::sleep(moments.millis(RELOAD_WINDOW_MS));
+                tally.kills_mid_bad_reload += 1;
+                "mid-broken-reload"
+            }
+        };
         xlbd.kill().expect("SIGKILL xlbd");
-        all_served(&testbed, &mut held, &format!("kill {kill}"));
+        let after = format!("kill {kill} ({what})");
+        all_served(&testbed, &mut held, &after);
+        // Dead mid-reload: the old table or the new one, never a mix.
+        let matched = tally.check_tables(&testbed, &[&desired(last_good), &before], &after);
+        if mode == 1 && matched == 1 {
+            tally.kills_before_apply += 1;
+        }
+
         xlbd = testbed
             .start_xlbd(&good_config(&testbed, last_good).render())
             .unwrap_or_else(|err| panic!("restart {kill}: {err:#}"));
-        all_served(&testbed, &mut held, &format!("restart {kill}"));
+        let after = format!("restart {kill}");
+        all_served(&testbed, &mut held, &after);
+        tally.check_tables(&testbed, &[&desired(last_good)], &after);
     }
     assert_eq!(
         reported_weights(&xlbd),
@@ -145,7 +268,18 @@ fn connections_survive_a_reload_storm_and_repeated_kills() {
         "after the kills xlbd still runs the last good config"
     );
     println!(
-        "{reloads} reloads ({} refused), {kills} SIGKILLs, {CONNECTIONS} connections kept",
-        reloads.div_ceil(2)
+        "seed {seed:#x}: {} reloads ({} good, {} refused), {kills} SIGKILLs ({} idle, {} \
+         mid-reload of which {} before the new table, {} mid-broken-reload), {CONNECTIONS} \
+         connections kept (0 lost), {} table checks, {} mismatches",
+        tally.good_reloads + tally.bad_reloads,
+        tally.good_reloads,
+        tally.bad_reloads,
+        tally.kills_idle,
+        tally.kills_mid_reload,
+        tally.kills_before_apply,
+        tally.kills_mid_bad_reload,
+        tally.table_checks,
+        tally.mismatches.len()
     );
+    assert!(tally.mismatches.is_empty(), "{:#?}", tally.mismatches);
 }
