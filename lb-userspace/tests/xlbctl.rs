@@ -180,6 +180,17 @@ fn drain_and_ready_through_the_socket_flip_the_backend_flags() {
         (&counted["total"], &counted["by_protocol"]["tcp"]),
         (&Value::from(1), &Value::from(1))
     );
+    // Written from here, not inserted by the program: nothing evicted.
+    let table = &counted["table"];
+    assert_eq!(
+        (
+            &table["entries"],
+            &table["inserts_total"],
+            &table["evictions_total"]
+        ),
+        (&Value::from(1), &Value::from(0), &Value::from(0)),
+        "{counted}"
+    );
     flows.remove(&key).expect("removing the flow");
     let waited = bed.xlbctl(&["backend", "drain", BACKENDS[1], "--wait", "--timeout", "5s"]);
     assert_eq!(

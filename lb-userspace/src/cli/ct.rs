@@ -1,5 +1,6 @@
 //! `xlbctl ct`: the connection table, listed or counted, filtered by VIP
-//! or backend.
+//! or backend; `count` also shows the whole table's inserts and the
+//! evictions a full table made (a SYN flood that got past the guard).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,7 +28,8 @@ pub enum CtCommand {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Count tracked flows by state and protocol: `xlbctl ct count --backend 10.1.0.7`.
+    /// Count tracked flows by state and protocol, and the whole table's
+    /// inserts and evictions: `xlbctl ct count --backend 10.1.0.7`.
     Count {
         #[command(flatten)]
         filter: Filter,
@@ -82,7 +84,8 @@ pub fn run(context: &Context, command: &CtCommand) -> anyhow::Result<()> {
         .map(|spec| context.resolve_vip(spec, &services))
         .transpose()?;
     let now_ns = monotonic_ns();
-    let rows: Vec<FlowRow> = counters::flows(&maps)?
+    let flows = counters::flows(&maps)?;
+    let rows: Vec<FlowRow> = flows
         .iter()
         .filter(|(_, flow)| vip.is_none_or(|id| flow.vip_id == id))
         .map(|(key, flow)| row(key, flow, &services, now_ns, filter.idle))
@@ -90,7 +93,15 @@ pub fn run(context: &Context, command: &CtCommand) -> anyhow::Result<()> {
         .collect();
     match command {
         CtCommand::List { limit, .. } => list(context.format, &rows, *limit),
-        CtCommand::Count { .. } => count(context.format, &rows),
+        CtCommand::Count { .. } => {
+            let inserts_total = counters::flow_inserts(&maps)?;
+            let table = TableCounts {
+                entries: flows.len(),
+                inserts_total,
+                evictions_total: inserts_total.saturating_sub(flows.len() as u64),
+            };
+            count(context.format, &rows, table)
+        }
     }
 }
 
@@ -149,13 +160,29 @@ struct Counts {
     total: usize,
     by_state: BTreeMap<&'static str, usize>,
     by_protocol: BTreeMap<String, usize>,
+    /// The whole table, whatever the filter.
+    table: TableCounts,
 }
 
-fn count(format: Format, rows: &[FlowRow]) -> anyhow::Result<()> {
+/// The whole `FLOWS` table.
+#[derive(Clone, Copy, Serialize)]
+struct TableCounts {
+    /// Flows tracked now.
+    entries: usize,
+    /// Flows the XDP program inserted since the maps were created.
+    inserts_total: u64,
+    /// Flows a full table pushed out: only LRU eviction removes entries,
+    /// so inserts minus entries (flows written from user space, by tests,
+    /// make this an underestimate).
+    evictions_total: u64,
+}
+
+fn count(format: Format, rows: &[FlowRow], table_counts: TableCounts) -> anyhow::Result<()> {
     let mut counts = Counts {
         total: rows.len(),
         by_state: BTreeMap::from([("active", 0), ("idle", 0)]),
         by_protocol: BTreeMap::new(),
+        table: table_counts,
     };
     for r in rows {
         *counts.by_state.entry(r.state).or_default() += 1;
@@ -175,6 +202,14 @@ fn count(format: Format, rows: &[FlowRow]) -> anyhow::Result<()> {
     }
     for (proto, n) in &counts.by_protocol {
         table.add_row(vec!["protocol".to_owned(), proto.clone(), n.to_string()]);
+    }
+    let whole = [
+        ("entries", table_counts.entries as u64),
+        ("inserts", table_counts.inserts_total),
+        ("evictions", table_counts.evictions_total),
+    ];
+    for (what, n) in whole {
+        table.add_row(vec!["table".to_owned(), what.to_owned(), n.to_string()]);
     }
     output::print(&table);
     Ok(())
