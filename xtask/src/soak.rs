@@ -43,3 +43,17 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
             .env("XLB_SOAK_SECONDS", args.duration.to_string()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_read_as_seconds_with_an_optional_unit() {
+        let read = ["90", "90s", "30m", "1h"].map(|t| parse_duration(t).expect(t));
+        assert_eq!(read, [90, 90, 1800, 3600]);
+        for bad in ["", "h", "1d", "1.5h", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
