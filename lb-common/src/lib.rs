@@ -21,11 +21,22 @@ pub use decap::{DecapKey, DecapStat};
 pub use hash::{FlowHasher, flow_hash};
 pub use stats::{Stat, TrafficCounters};
 
-/// Most VIPs one program serves.
-pub const MAX_VIPS: u32 = 64;
+/// Most VIPs a node may be configured for (`limits.vips`); the VIP-indexed
+/// maps are sized at load for the configured limit, not for this.
+pub const MAX_VIPS: u32 = 1024;
 
-/// Most backend slots; one slot per (VIP, backend address) pair.
-pub const MAX_BACKENDS: u32 = 4096;
+/// Most backend slots a node may be configured for (`limits.backends`);
+/// one slot per (VIP, backend address) pair. The backend-indexed maps are
+/// sized at load for the configured limit.
+pub const MAX_BACKENDS: u32 = 131_072;
+
+/// VIPs the maps have room for when the config sets no `limits.vips`, and
+/// the size the kernel object declares (loaders resize it).
+pub const DEFAULT_VIP_LIMIT: u32 = 64;
+
+/// Backend slots the maps have room for when the config sets no
+/// `limits.backends`, and the size the kernel object declares.
+pub const DEFAULT_BACKEND_LIMIT: u32 = 4096;
 
 /// Largest Maglev table a VIP may have (a prime).
 pub const MAX_TABLE_SIZE: u32 = 65537;
@@ -33,9 +44,23 @@ pub const MAX_TABLE_SIZE: u32 = 65537;
 /// Maglev table size used when the config names none (a prime).
 pub const DEFAULT_TABLE_SIZE: u32 = 65537;
 
-/// Entries in the `MAGLEV` array: two halves (active and standby) of
-/// `MAX_TABLE_SIZE` slots for each VIP.
-pub const MAGLEV_ENTRIES: u32 = MAX_VIPS * 2 * MAX_TABLE_SIZE;
+/// Entries in the `MAGLEV` array for room for `vips` VIPs: two halves
+/// (active and standby) of `MAX_TABLE_SIZE` slots for each. At
+/// `MAX_VIPS` that is 134 million slots (512 MiB), so maps are sized for
+/// the configured limit.
+pub const fn maglev_entries(vips: u32) -> u32 {
+    vips * 2 * MAX_TABLE_SIZE
+}
+
+/// Entries in the `MAGLEV` array the kernel object declares: room for
+/// `DEFAULT_VIP_LIMIT` VIPs (33 MB).
+pub const MAGLEV_ENTRIES: u32 = maglev_entries(DEFAULT_VIP_LIMIT);
+
+/// Entries in `VIPS` for room for `vips` VIPs: a service key each plus
+/// address keys, one per (address, protocol), so at most two more.
+pub const fn vip_keys(vips: u32) -> u32 {
+    vips * 3
+}
 
 /// Default capacity of the `FLOWS` connection table, in flows.
 pub const DEFAULT_FLOW_CAPACITY: u32 = 262_144;

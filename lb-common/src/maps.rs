@@ -9,10 +9,10 @@ pub const VIPS: &str = "VIPS";
 /// `vip_filter_bit` of every VIP address set, so traffic to other addresses
 /// is passed without a `VIPS` lookup; written by xlbd.
 pub const VIP_ADDRS: &str = "VIP_ADDRS";
-/// `Array<Backend>`, `MAX_BACKENDS` entries indexed by backend id, written
+/// `Array<Backend>`, `limits.backends` entries indexed by backend id, written
 /// by xlbd.
 pub const BACKENDS: &str = "BACKENDS";
-/// `Array<u32>` of backend ids, `MAGLEV_ENTRIES` entries: two halves of
+/// `Array<u32>` of backend ids, `maglev_entries(limits.vips)` entries: two halves of
 /// `MAX_TABLE_SIZE` slots per VIP (see `maglev_base`), written by xlbd.
 pub const MAGLEV: &str = "MAGLEV";
 /// `LruHashMap<FlowKey, Flow>`: tracked connections, written by the XDP
@@ -32,10 +32,10 @@ pub const SYN_GUARD: &str = "SYN_GUARD";
 /// succeeded), written by the XDP program. Only LRU eviction removes
 /// entries, so evictions are inserts minus the entries present.
 pub const FLOW_INSERTS: &str = "FLOW_INSERTS";
-/// `PerCpuArray<TrafficCounters>`, `MAX_VIPS` entries by VIP id, written by
+/// `PerCpuArray<TrafficCounters>`, `limits.vips` entries by VIP id, written by
 /// the XDP program.
 pub const VIP_STATS: &str = "VIP_STATS";
-/// `PerCpuArray<TrafficCounters>`, `MAX_BACKENDS` entries by backend id,
+/// `PerCpuArray<TrafficCounters>`, `limits.backends` entries by backend id,
 /// written by the XDP program.
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
 

@@ -1,20 +1,25 @@
 //! The maps of the `xlb` program; names, keys and values are lb-common's
 //! contract (`lb_common::maps`).
+//!
+//! The maps indexed by VIP or backend id are declared for the default
+//! limits; xlbd resizes them at load for the config's `limits`
+//! (`EbpfLoader::map_max_entries`), and every lookup is bounds-checked by
+//! the kernel against the size the map really has.
 
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use lb_common::{
-    Backend, DEFAULT_FLOW_CAPACITY, Flow, FlowKey, MAGLEV_ENTRIES, MAX_BACKENDS, MAX_VIPS,
-    Settings, Stat, TrafficCounters, VIP_FILTER_WORDS, Vip, VipKey,
+    Backend, DEFAULT_BACKEND_LIMIT, DEFAULT_FLOW_CAPACITY, DEFAULT_VIP_LIMIT, Flow, FlowKey,
+    MAGLEV_ENTRIES, Settings, Stat, TrafficCounters, VIP_FILTER_WORDS, Vip, VipKey, vip_keys,
 };
 
 /// Services: one `VIP_KIND_SERVICE` key per VIP plus `VIP_KIND_ADDRESS`
 /// keys for each (address, protocol), so room for three keys per VIP.
 /// Written by xlbd.
 #[map]
-pub static VIPS: HashMap<VipKey, Vip> = HashMap::with_max_entries(MAX_VIPS * 3, 0);
+pub static VIPS: HashMap<VipKey, Vip> = HashMap::with_max_entries(vip_keys(DEFAULT_VIP_LIMIT), 0);
 
 /// Bitmap of VIP addresses (`lb_common::vip_filter_bit`), 64 bits per
 /// entry, written by xlbd: a clear bit means no VIP at that address.
@@ -23,7 +28,7 @@ pub static VIP_ADDRS: Array<u64> = Array::with_max_entries(VIP_FILTER_WORDS, 0);
 
 /// Backends by id, written by xlbd.
 #[map]
-pub static BACKENDS: Array<Backend> = Array::with_max_entries(MAX_BACKENDS, 0);
+pub static BACKENDS: Array<Backend> = Array::with_max_entries(DEFAULT_BACKEND_LIMIT, 0);
 
 /// Backend ids of every VIP's two Maglev table halves (see
 /// `lb_common::maglev_base`), written by xlbd.
@@ -66,12 +71,13 @@ pub fn count_flow_insert() {
 
 /// Traffic by VIP id, per CPU.
 #[map]
-pub static VIP_STATS: PerCpuArray<TrafficCounters> = PerCpuArray::with_max_entries(MAX_VIPS, 0);
+pub static VIP_STATS: PerCpuArray<TrafficCounters> =
+    PerCpuArray::with_max_entries(DEFAULT_VIP_LIMIT, 0);
 
 /// Traffic by backend id, per CPU.
 #[map]
 pub static BACKEND_STATS: PerCpuArray<TrafficCounters> =
-    PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
+    PerCpuArray::with_max_entries(DEFAULT_BACKEND_LIMIT, 0);
 
 /// Counts one packet under `stat`.
 #[inline(always)]

@@ -17,7 +17,9 @@ use aya_ebpf::{
     maps::PerCpuArray,
     programs::XdpContext,
 };
-use lb_common::{Backend, FAMILY_V4, MAX_BACKENDS, SETTINGS_F_GATEWAY_MAC, Settings, Stat};
+use lb_common::{
+    Backend, DEFAULT_BACKEND_LIMIT, FAMILY_V4, SETTINGS_F_GATEWAY_MAC, Settings, Stat,
+};
 
 use crate::{l2::L2Header, mem::zero_in_place};
 
@@ -56,9 +58,11 @@ pub struct NextHop {
 const _: () = assert!(size_of::<NextHop>() == 48);
 
 /// Next hops by backend id, per CPU; written and read by `xlb` only (user
-/// space never sees it, and a fresh load starts it empty).
+/// space never sees it, and a fresh load starts it empty). xlbd sizes it
+/// like `BACKENDS`.
 #[map]
-pub static NEXT_HOPS: PerCpuArray<NextHop> = PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
+pub static NEXT_HOPS: PerCpuArray<NextHop> =
+    PerCpuArray::with_max_entries(DEFAULT_BACKEND_LIMIT, 0);
 
 /// Destination and source MACs toward `backend` (id `backend_id`): the
 /// FIB's neighbour, else the configured gateway (sent from the MAC the

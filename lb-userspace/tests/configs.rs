@@ -336,7 +336,7 @@ pools:
 fn the_data_plane_limits_are_enforced() {
     let mut text =
         String::from("interfaces: [{name: eth0}]\nencap: {source_v4: 10.255.0.1}\nvips:\n");
-    for i in 0..=lb_common::MAX_VIPS {
+    for i in 0..=lb_common::DEFAULT_VIP_LIMIT {
         text += &format!(
             "  - {{name: v{i}, address: 10.100.0.1, port: {}, protocol: tcp, pool: big}}\n",
             i + 1
@@ -347,14 +347,33 @@ fn the_data_plane_limits_are_enforced() {
         text += &format!("      - address: 10.0.{}.{}\n", i / 200, i % 200 + 1);
     }
 
-    let err = Config::from_str(&text, "limits.yaml").expect_err("too big");
+    let yaml = text;
+    let err = Config::from_str(&yaml, "limits.yaml").expect_err("too big");
     let text = err.to_string();
     assert!(
-        text.contains("limits.yaml:4:3: vips: 65 VIPs listed; at most 64 are supported"),
+        text.contains("limits.yaml:4:3: vips: 65 VIPs listed; limits.vips allows 64"),
         "{text}"
     );
     assert!(
         text.contains("vips: the VIPs' pools hold 6500 backends in all"),
+        "{text}"
+    );
+
+    let raised = format!("limits: {{vips: 65, backends: 6500}}\n{yaml}");
+    let loaded = Config::from_str(&raised, "limits.yaml").expect("limits raised");
+    let limits = loaded.config.limits;
+    assert_eq!((limits.vips, limits.backends), (65, 6500));
+
+    let beyond = "interfaces: [{name: eth0}]\nlimits: {vips: 1025, backends: 131073}\n";
+    let text = Config::from_str(beyond, "beyond.yaml")
+        .expect_err("above the ceiling")
+        .to_string();
+    assert!(
+        text.contains("limits.vips: 1025 is outside 1..=1024"),
+        "{text}"
+    );
+    assert!(
+        text.contains("limits.backends: 131073 is outside 1..=131072"),
         "{text}"
     );
 }

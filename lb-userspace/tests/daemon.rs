@@ -333,7 +333,7 @@ fn vips(maps: &Maps) -> HashMap<VipKey, Vip> {
 /// Backend id by (VIP id, address), for entries in use.
 fn backend_ids(maps: &Maps) -> BTreeMap<(u32, IpAddr), u32> {
     let mut ids = BTreeMap::new();
-    for id in 0..lb_common::MAX_BACKENDS {
+    for id in 0..maps.backends.len() {
         let entry = maps.backends.get(&id, 0).expect("reading BACKENDS");
         if let Some(addr) = key_addr_to_ip(&entry.addr, entry.family) {
             ids.insert((entry.vip_id, addr), id);
@@ -408,7 +408,7 @@ fn xlbd_writes_the_config_into_the_maps_and_attaches_one_program() {
     let stats = counters::stats(&maps).expect("summing STATS");
     assert_eq!(stats.len(), lb_common::Stat::ALL.len());
     let traffic = counters::vip_traffic(&maps).expect("summing VIP_STATS");
-    assert_eq!(traffic.len(), lb_common::MAX_VIPS as usize);
+    assert_eq!(traffic.len(), lb_common::DEFAULT_VIP_LIMIT as usize);
     assert_eq!(bed.status().attached[0].1 as u64, bed.xdp_programs()[0]);
 }
 

@@ -12,6 +12,7 @@ mod announce;
 mod autoscale;
 mod check;
 mod error;
+mod limits;
 mod load;
 mod parse;
 mod pools;

@@ -27,12 +27,20 @@ pub(super) struct RawConfig {
     pub control_socket: Option<At<String>>,
     pub metrics_listen: Option<At<String>>,
     pub flow_table_size: Option<At<u32>>,
+    pub limits: Option<At<RawLimits>>,
     pub syn_guard: Option<At<RawSynGuard>>,
     pub encap: Option<At<RawEncap>>,
     pub vips: Option<At<Vec<At<RawVip>>>>,
     #[serde(default)]
     pub pools: BTreeMap<PoolName, At<RawPool>>,
     pub announce: Option<At<RawAnnounce>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub vips: Option<At<u32>>,
+    pub backends: Option<At<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,12 @@ pub struct Config {
     pub metrics_listen: SocketAddr,
     /// Capacity of the `FLOWS` connection table, in flows.
     pub flow_table_size: u32,
+    /// VIPs and backend slots the maps are sized for (default 64 and
+    /// 4096); takes effect when xlbd starts.
+    // Left out of the canonical form at the defaults, so versions of
+    // configs without it stay what they were.
+    #[serde(skip_serializing_if = "crate::dataplane::Limits::is_default")]
+    pub limits: crate::dataplane::Limits,
     /// Each CPU's budget of new flows entered by SYNs.
     pub syn_guard: super::syn_guard::SynGuard,
     /// How packets are carried to backends.

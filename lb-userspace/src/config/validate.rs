@@ -115,11 +115,12 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
         None => DEFAULT_METRICS_LISTEN.parse().ok(),
     };
     let flow_table_size = flow_table_size(&mut check, raw.flow_table_size.as_ref());
+    let limits = super::limits::limits(&mut check, raw.limits.as_ref());
     let syn_guard = super::syn_guard::syn_guard(&mut check, raw.syn_guard.as_ref());
     let encap = encap(&mut check, raw.encap.as_ref());
 
     let mut pools = pools::pools(&mut check, &raw.pools, raw.encap.as_ref().map(|e| &e.value));
-    let vips = vips::vips(&mut check, raw.vips.as_ref(), &pools);
+    let vips = vips::vips(&mut check, raw.vips.as_ref(), &pools, limits);
     pools::default_check_ports(&mut check, &raw.pools, &mut pools, &vips);
     let announce = raw
         .announce
@@ -140,6 +141,7 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
         control_socket,
         metrics_listen,
         flow_table_size,
+        limits,
         syn_guard,
         encap,
         vips,

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use lb_common::{DEFAULT_TABLE_SIZE, MAX_BACKENDS, MAX_TABLE_SIZE, MAX_VIPS};
+use lb_common::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
 
 use super::raw::{At, RawVip};
 use super::types::{PoolConfig, VipConfig};
 use super::validate::Checker;
 use super::values;
+use crate::dataplane::Limits;
 use crate::maglev;
 
 /// Validates every VIP against the already validated `pools`.
@@ -16,14 +17,17 @@ pub(super) fn vips(
     check: &mut Checker,
     raw: Option<&At<Vec<At<RawVip>>>>,
     pools: &BTreeMap<String, PoolConfig>,
+    limits: Limits,
 ) -> Vec<VipConfig> {
     let Some(raw) = raw else {
         return Vec::new();
     };
-    if raw.value.len() > MAX_VIPS as usize {
+    if raw.value.len() > limits.vips as usize {
         let message = format!(
-            "{} VIPs listed; at most {MAX_VIPS} are supported",
-            raw.value.len()
+            "{} VIPs listed; limits.vips allows {} (at most {})",
+            raw.value.len(),
+            limits.vips,
+            lb_common::MAX_VIPS
         );
         check.error(raw.referenced, "vips", message);
     }
@@ -41,10 +45,12 @@ pub(super) fn vips(
         .filter_map(|vip| pools.get(&vip.pool))
         .map(|pool| pool.backends.len())
         .sum();
-    if slots > MAX_BACKENDS as usize {
+    if slots > limits.backends as usize {
         let message = format!(
             "the VIPs' pools hold {slots} backends in all (one per VIP and backend); \
-             at most {MAX_BACKENDS} are supported"
+             limits.backends allows {} (at most {})",
+            limits.backends,
+            lb_common::MAX_BACKENDS
         );
         check.error(raw.referenced, "vips", message);
     }

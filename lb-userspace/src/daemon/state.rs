@@ -120,7 +120,8 @@ impl Daemon {
         );
 
         let pins = startup.pins.clone();
-        let mut dataplane = Dataplane::open(pins, objects::XLB, startup.flow_capacity)?;
+        let (flows, limits) = (startup.flow_capacity, startup.limits);
+        let mut dataplane = Dataplane::open(pins, objects::XLB, flows, limits)?;
         let checker = HealthChecker::new(&config);
         let load = LoadTracker::new(&config);
         let autoscaler = Autoscaler::new(&config, Instant::now());
@@ -286,6 +287,7 @@ impl Daemon {
                 "flow_table_size",
                 startup.flow_capacity != self.startup.flow_capacity,
             ),
+            ("limits", startup.limits != self.startup.limits),
             (
                 "control_socket",
                 self.status.control_socket.as_ref() != Some(&config.control_socket),

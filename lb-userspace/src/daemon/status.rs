@@ -140,8 +140,8 @@ pub struct ReloadOutcome {
     /// The error, with file and line, when it failed.
     pub error: Option<String>,
     /// Keys whose new values were not applied: they take a restart
-    /// (`interfaces`, `pin_path`, `flow_table_size`, `control_socket`,
-    /// `metrics_listen`); the running values stay.
+    /// (`interfaces`, `pin_path`, `flow_table_size`, `limits`,
+    /// `control_socket`, `metrics_listen`); the running values stay.
     #[serde(default)]
     pub restart_needed: Vec<String>,
 }

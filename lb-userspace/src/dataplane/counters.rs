@@ -2,7 +2,7 @@
 //! and metrics.
 
 use aya::maps::MapError;
-use lb_common::{Flow, FlowKey, MAX_BACKENDS, MAX_VIPS, Stat, TrafficCounters};
+use lb_common::{Flow, FlowKey, Stat, TrafficCounters};
 
 use super::DataplaneError;
 use super::maps::Maps;
@@ -39,25 +39,15 @@ pub fn flow_inserts(maps: &Maps) -> Result<u64, DataplaneError> {
     Ok(per_cpu.iter().sum())
 }
 
-/// Traffic of every VIP id (`MAX_VIPS` entries), summed over CPUs.
+/// Traffic of every VIP id (`limits.vips` entries), summed over CPUs.
+/// One read per id: prefer [`vip_traffic_of`] for the ids in use.
 ///
 /// # Errors
 ///
 /// When the `VIP_STATS` map cannot be read.
 pub fn vip_traffic(maps: &Maps) -> Result<Vec<TrafficCounters>, DataplaneError> {
-    (0..MAX_VIPS)
+    (0..maps.limits().vips)
         .map(|id| sum(maps.vip_stats.get(&id, 0)).map_err(vip_stats_error))
-        .collect()
-}
-
-/// Traffic of every backend id (`MAX_BACKENDS` entries), summed over CPUs.
-///
-/// # Errors
-///
-/// When the `BACKEND_STATS` map cannot be read.
-pub fn backend_traffic(maps: &Maps) -> Result<Vec<TrafficCounters>, DataplaneError> {
-    (0..MAX_BACKENDS)
-        .map(|id| sum(maps.backend_stats.get(&id, 0)).map_err(backend_stats_error))
         .collect()
 }
 

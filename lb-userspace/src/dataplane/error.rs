@@ -174,13 +174,13 @@ pub enum DataplaneError {
     /// More VIPs than ids.
     #[error("more than {max} VIPs")]
     TooManyVips {
-        /// `MAX_VIPS`.
+        /// The room the maps have (`Limits::vips`).
         max: u32,
     },
     /// More backends than ids.
     #[error("more than {max} backends over all VIPs")]
     TooManyBackends {
-        /// `MAX_BACKENDS`.
+        /// The room the maps have (`Limits::backends`).
         max: u32,
     },
     /// Two VIPs with one (address, port, protocol).

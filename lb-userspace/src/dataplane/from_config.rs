@@ -9,11 +9,11 @@ use lb_common::{
 
 use crate::config::{AttachMode, BackendState, Config, Prefix};
 
-use super::DataplaneError;
 use super::desired::{AdminState, DesiredBackend, DesiredState, DesiredVip};
 use super::error::XdpAttachMode;
 use super::live::ip_to_key_addr;
 use super::pins::PinDir;
+use super::{DataplaneError, Limits};
 
 /// The parts of the config that only take effect when xlbd starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct Startup {
     pub interfaces: Vec<(String, XdpAttachMode)>,
     /// FLOWS capacity, in flows.
     pub flow_capacity: u32,
+    /// Room in the id-indexed maps.
+    pub limits: Limits,
 }
 
 impl Startup {
@@ -41,6 +43,7 @@ impl Startup {
                 .map(|interface| (interface.name.clone(), mode(interface.mode)))
                 .collect(),
             flow_capacity: config.flow_table_size,
+            limits: config.limits,
         }
     }
 }

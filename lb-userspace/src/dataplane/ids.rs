@@ -7,24 +7,35 @@
 //! (VIP id, address) pair stays. After a restart the assignment is rebuilt
 //! from the pinned `VIPS` and `BACKENDS` maps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use lb_common::{MAX_BACKENDS, MAX_VIPS, VipKey};
+use lb_common::VipKey;
 
-use super::DataplaneError;
+use super::{DataplaneError, Limits};
 
 /// Which ids are taken, and by what.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ids {
     vips: HashMap<VipKey, u32>,
     backends: BTreeMap<(u32, IpAddr), u32>,
+    // The ids in `backends`, to find a free one without a scan.
+    backend_ids: BTreeSet<u32>,
     // Backend ids are handed out round-robin, so a freed id is reused as
     // late as possible: flows still naming it find it empty and move on.
     next_backend: u32,
+    limits: Limits,
 }
 
 impl Ids {
+    /// No ids taken yet, and room for `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
     /// Records an id found in the maps.
     pub fn adopt_vip(&mut self, key: VipKey, id: u32) {
         self.vips.insert(key, id);
@@ -33,21 +44,29 @@ impl Ids {
     /// Records a backend id found in the maps.
     pub fn adopt_backend(&mut self, vip_id: u32, addr: IpAddr, id: u32) {
         self.backends.insert((vip_id, addr), id);
-        self.next_backend = self.next_backend.max(id + 1) % MAX_BACKENDS;
+        self.backend_ids.insert(id);
+        self.next_backend = self.next_backend.max(id + 1) % self.limits.backends;
     }
 
     /// The id of the VIP `key`, given a new one if it has none.
     ///
     /// # Errors
     ///
-    /// When all `MAX_VIPS` ids are taken.
+    /// When all `limits.vips` ids are taken.
     pub fn vip(&mut self, key: VipKey) -> Result<u32, DataplaneError> {
         if let Some(&id) = self.vips.get(&key) {
             return Ok(id);
         }
-        let id = (0..MAX_VIPS)
-            .find(|id| !self.vips.values().any(|taken| taken == id))
-            .ok_or(DataplaneError::TooManyVips { max: MAX_VIPS })?;
+        let max = self.limits.vips;
+        let mut taken = vec![false; max as usize];
+        for &id in self.vips.values() {
+            if let Some(slot) = taken.get_mut(id as usize) {
+                *slot = true;
+            }
+        }
+        let id = (0..max)
+            .find(|&id| !taken[id as usize])
+            .ok_or(DataplaneError::TooManyVips { max })?;
         self.vips.insert(key, id);
         Ok(id)
     }
@@ -56,21 +75,20 @@ impl Ids {
     ///
     /// # Errors
     ///
-    /// When all `MAX_BACKENDS` ids are taken.
+    /// When all `limits.backends` ids are taken.
     pub fn backend(&mut self, vip_id: u32, addr: IpAddr) -> Result<u32, DataplaneError> {
         if let Some(&id) = self.backends.get(&(vip_id, addr)) {
             return Ok(id);
         }
-        let mut taken = vec![false; MAX_BACKENDS as usize];
-        for &id in self.backends.values() {
-            taken[id as usize] = true;
-        }
-        let id = (0..MAX_BACKENDS)
-            .map(|step| (self.next_backend + step) % MAX_BACKENDS)
-            .find(|&id| !taken[id as usize])
-            .ok_or(DataplaneError::TooManyBackends { max: MAX_BACKENDS })?;
-        self.next_backend = (id + 1) % MAX_BACKENDS;
+        let max = self.limits.backends;
+        let next = self.next_backend % max;
+        let id = (0..max)
+            .map(|step| (next + step) % max)
+            .find(|id| !self.backend_ids.contains(id))
+            .ok_or(DataplaneError::TooManyBackends { max })?;
+        self.next_backend = (id + 1) % max;
         self.backends.insert((vip_id, addr), id);
+        self.backend_ids.insert(id);
         Ok(id)
     }
 
@@ -81,7 +99,9 @@ impl Ids {
 
     /// Frees a backend id; call only once its `BACKENDS` entry is cleared.
     pub fn free_backend(&mut self, vip_id: u32, addr: IpAddr) {
-        self.backends.remove(&(vip_id, addr));
+        if let Some(id) = self.backends.remove(&(vip_id, addr)) {
+            self.backend_ids.remove(&id);
+        }
     }
 }
 
@@ -123,5 +143,31 @@ mod tests {
         let mut ids = Ids::default();
         ids.adopt_backend(0, "10.1.0.1".parse().unwrap(), 7);
         assert_eq!(ids.backend(0, "10.1.0.2".parse().unwrap()).unwrap(), 8);
+    }
+
+    #[test]
+    fn ids_run_out_at_the_limits_the_maps_have() {
+        let mut ids = Ids::new(Limits {
+            vips: 2,
+            backends: 2,
+        });
+        ids.vip(key(1)).unwrap();
+        ids.vip(key(2)).unwrap();
+        assert!(matches!(
+            ids.vip(key(3)),
+            Err(DataplaneError::TooManyVips { max: 2 })
+        ));
+
+        let a: IpAddr = "10.1.0.1".parse().unwrap();
+        let b: IpAddr = "10.1.0.2".parse().unwrap();
+        let c: IpAddr = "10.1.0.3".parse().unwrap();
+        ids.backend(0, a).unwrap();
+        ids.backend(0, b).unwrap();
+        assert!(matches!(
+            ids.backend(0, c),
+            Err(DataplaneError::TooManyBackends { max: 2 })
+        ));
+        ids.free_backend(0, a);
+        assert!(ids.backend(0, c).is_ok(), "a freed id is taken again");
     }
 }

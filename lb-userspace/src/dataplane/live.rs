@@ -7,14 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use aya::maps::MapError;
 use lb_common::maps::{BACKENDS, MAGLEV, SETTINGS, VIP_ADDRS, VIPS};
 use lb_common::{
-    Backend, FAMILY_V4, FAMILY_V6, MAX_BACKENDS, Settings, VIP_FILTER_WORDS, VIP_KIND_SERVICE, Vip,
-    VipKey, maglev_base, vip_filter_bit,
+    Backend, FAMILY_V4, FAMILY_V6, Settings, VIP_FILTER_WORDS, VIP_KIND_SERVICE, Vip, VipKey,
+    maglev_base, vip_filter_bit,
 };
 
-use super::DataplaneError;
 use super::desired::AdminState;
 use super::ids::Ids;
 use super::maps::Maps;
+use super::{DataplaneError, batch};
 
 /// A service as it is in `VIPS` and its live `MAGLEV` half.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +63,10 @@ impl Live {
     ///
     /// When a map cannot be read.
     pub fn read(maps: &Maps) -> Result<Self, DataplaneError> {
-        let mut live = Live::default();
+        let mut live = Live {
+            ids: Ids::new(maps.limits()),
+            ..Live::default()
+        };
         for entry in maps.vips.iter() {
             let (key, value) = match entry {
                 Ok(entry) => entry,
@@ -81,11 +84,9 @@ impl Live {
             live.vips.insert(key, LiveVip { name, value, table });
         }
 
-        for id in 0..MAX_BACKENDS {
-            let entry = maps
-                .backends
-                .get(&id, 0)
-                .map_err(|e| map_error(BACKENDS, e))?;
+        // One call per 2048 entries, not one per entry.
+        let entries = batch::read_array(&maps.backends).map_err(|e| map_error(BACKENDS, e))?;
+        for (id, entry) in (0..).zip(entries) {
             let Some(addr) = key_addr_to_ip(&entry.addr, entry.family) else {
                 continue;
             };

@@ -8,8 +8,8 @@ use lb_common::maps::{
 };
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 
-use super::DataplaneError;
 use super::pins::PinDir;
+use super::{DataplaneError, Limits};
 
 /// The `xlb` program's maps, typed per `lb_common`.
 pub struct Maps {
@@ -36,6 +36,15 @@ pub struct Maps {
 }
 
 impl Maps {
+    /// The room the id-indexed maps really have (pinned maps keep the
+    /// sizes they were made with).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            vips: self.vip_stats.len(),
+            backends: self.backends.len(),
+        }
+    }
+
     /// Takes the maps out of a loaded `xlb` object.
     ///
     /// # Errors

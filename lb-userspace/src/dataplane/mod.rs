@@ -7,6 +7,7 @@
 
 mod apply;
 mod attach;
+mod batch;
 #[cfg(test)]
 mod consistency;
 pub mod counters;
@@ -14,6 +15,7 @@ pub mod desired;
 mod error;
 pub mod from_config;
 mod ids;
+mod limits;
 pub mod live;
 pub mod maps;
 mod netlink;
@@ -29,6 +31,7 @@ pub use apply::{TableChurn, TableSwaps, slots_moved};
 pub use attach::Attachment;
 pub use desired::{AdminState, DesiredBackend, DesiredState, DesiredVip, Health};
 pub use error::{DataplaneError, XdpAttachMode};
+pub use limits::Limits;
 pub use live::Live;
 pub use maps::Maps;
 pub use netlink::{AttachedXdp, attached_xdp};
@@ -50,18 +53,24 @@ pub struct Dataplane {
 
 impl Dataplane {
     /// Loads `object` (the `xlb` ELF) with its maps opened from the pins in
-    /// `pins`, or created and pinned there, FLOWS sized `flow_capacity`,
+    /// `pins`, or created and pinned there, FLOWS sized `flow_capacity`
+    /// and the id-indexed maps for `limits` (pinned maps keep their sizes),
     /// and reads back what the maps hold. Attaches nothing yet.
     ///
     /// # Errors
     ///
     /// When bpffs is not there, another xlbd holds the pins, pinned maps
     /// are incompatible, or the verifier refuses the program.
-    pub fn open(pins: PinDir, object: &[u8], flow_capacity: u32) -> Result<Self, DataplaneError> {
+    pub fn open(
+        pins: PinDir,
+        object: &[u8],
+        flow_capacity: u32,
+        limits: Limits,
+    ) -> Result<Self, DataplaneError> {
         let adopting = pins.has_maps();
         pins.create()?;
         let lock = pins.lock()?;
-        let mut ebpf = pins::load_object(&pins, object, flow_capacity)?;
+        let mut ebpf = pins::load_object(&pins, object, flow_capacity, limits)?;
         let maps = Maps::take(&mut ebpf)?;
         let program: &mut Xdp = ebpf
             .program_mut(PROG_XLB)

@@ -18,7 +18,7 @@ use lb_common::maps::{
 use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
 use tracing::warn;
 
-use super::DataplaneError;
+use super::{DataplaneError, Limits};
 
 /// Prefix of link pins; the interface name follows.
 const LINK_PREFIX: &str = "link_";
@@ -154,7 +154,8 @@ impl PinDir {
 }
 
 /// Loads the `xlb` object with every map opened from its pin, or created
-/// and pinned when there is none, and FLOWS sized `flow_capacity`.
+/// and pinned when there is none, FLOWS sized `flow_capacity` and the
+/// id-indexed maps sized for `limits`.
 ///
 /// # Errors
 ///
@@ -164,9 +165,10 @@ pub fn load_object(
     pins: &PinDir,
     object: &[u8],
     flow_capacity: u32,
+    limits: Limits,
 ) -> Result<Ebpf, DataplaneError> {
     pins.create()?;
-    check_pinned_maps(pins, flow_capacity)?;
+    check_pinned_maps(pins, flow_capacity, limits)?;
 
     let paths: Vec<(&'static str, PathBuf)> = PINNED_MAPS
         .iter()
@@ -174,6 +176,7 @@ pub fn load_object(
         .collect();
     let mut loader = EbpfLoader::new();
     loader.map_max_entries(FLOWS, flow_capacity);
+    limits.size_maps(&mut loader);
     for (name, path) in &paths {
         loader.map_pin_path(name, path.as_path());
     }
@@ -182,8 +185,13 @@ pub fn load_object(
 
 /// Refuses pinned maps whose key or value size differs from this build's
 /// (an incompatible upgrade would corrupt them), and warns when FLOWS was
-/// created with another capacity than the config now asks for.
-fn check_pinned_maps(pins: &PinDir, flow_capacity: u32) -> Result<(), DataplaneError> {
+/// created with another capacity, or the id-indexed maps for other limits,
+/// than the config now asks for.
+fn check_pinned_maps(
+    pins: &PinDir,
+    flow_capacity: u32,
+    limits: Limits,
+) -> Result<(), DataplaneError> {
     for (name, key_size, value_size) in PINNED_MAPS {
         let path = pins.map(name);
         if !path.exists() {
@@ -204,6 +212,21 @@ fn check_pinned_maps(pins: &PinDir, flow_capacity: u32) -> Result<(), DataplaneE
                 pinned = info.max_entries(),
                 configured = flow_capacity,
                 "flow table keeps its pinned capacity; `xlbd detach` and start again to resize"
+            );
+        }
+        let limit = match name {
+            VIP_STATS => Some(("vips", limits.vips)),
+            BACKENDS => Some(("backends", limits.backends)),
+            _ => None,
+        };
+        if let Some((key, configured)) = limit
+            && info.max_entries() != configured
+        {
+            warn!(
+                limit = key,
+                pinned = info.max_entries(),
+                configured,
+                "maps keep their pinned limits; `xlbd detach` and start again to resize"
             );
         }
     }
