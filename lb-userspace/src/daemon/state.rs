@@ -224,15 +224,20 @@ impl Daemon {
     /// otherwise keeps running the old one. Logs and records the result.
     pub fn reload(&mut self) -> ReloadOutcome {
         systemd::reloading();
-        let outcome = match self.try_reload() {
+        let started = Instant::now();
+        let result = self.try_reload();
+        let duration_us = started.elapsed().as_micros() as u64;
+        let outcome = match result {
             Ok((changes, restart_needed)) => {
-                info!(changes, config = %self.source.name().display(), "reloaded");
+                let config = self.source.name();
+                info!(changes, config = %config.display(), duration_us, "reloaded");
                 self.status.reloads_succeeded_total += 1;
                 ReloadOutcome {
                     ok: true,
                     changes,
                     error: None,
                     restart_needed,
+                    duration_us,
                 }
             }
             Err(e) => {
@@ -244,6 +249,7 @@ impl Daemon {
                     changes: 0,
                     error: Some(message),
                     restart_needed: Vec::new(),
+                    duration_us,
                 }
             }
         };

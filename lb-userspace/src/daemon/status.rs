@@ -144,6 +144,10 @@ pub struct ReloadOutcome {
     /// `control_socket`, `metrics_listen`); the running values stay.
     #[serde(default)]
     pub restart_needed: Vec<String>,
+    /// How long reading, validating and applying the config took, in
+    /// microseconds (signal delivery and the status write left out).
+    #[serde(default)]
+    pub duration_us: u64,
 }
 
 impl DaemonStatus {
