@@ -31,9 +31,9 @@ enum Task {
     ///
     /// Example: `cargo xtask test`
     Test(test::TestArgs),
-    /// Sets up, then measures ns/packet and Maglev tables and runs the packet fuzzer. Needs root.
+    /// Sets up, then measures the data plane, Maglev and the control plane, and fuzzes. Needs root.
     ///
-    /// Example: `cargo xtask bench --fuzz-cases 5000000`
+    /// Example: `cargo xtask bench` (under 5 minutes), `cargo xtask bench --long`
     Bench(bench::BenchArgs),
     /// Sets up, builds, then shows xlb balancing real traffic in a namespace testbed. Needs root.
     ///

@@ -21,6 +21,8 @@ pub const RUNS: u32 = 7;
 pub const PACKETS: u32 = 50_000;
 /// Live-flow counts of the tracked and full-table cases.
 pub const LIVE_FLOWS: [u32; 3] = [10_000, 100_000, 1_000_000];
+/// Live-flow count of the largest full-table case (the 4M table).
+pub const LARGEST_TABLE: u32 = 4 * 1024 * 1024;
 /// `FLOWS` capacity of the empty-table cases.
 const EMPTY_CAPACITY: u32 = 1_000_000;
 
@@ -126,6 +128,12 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         let case = "new-flow SYN, full table (evicts)";
         rows.push(new_syns(&mut lb, &base, live, case)?);
     }
+
+    // The largest table only for new flows: filling it twice would double
+    // the run's longest step for tracked rows that say little more.
+    let mut lb = filled_lb(LARGEST_TABLE, LARGEST_TABLE)?;
+    let case = "new-flow SYN, full table (evicts)";
+    rows.push(new_syns(&mut lb, &base, LARGEST_TABLE, case)?);
     Ok(rows)
 }
 
@@ -140,6 +148,26 @@ pub fn verified_insns() -> anyhow::Result<u32> {
     let info = lb.prog().info().context("reading xlb's program info")?;
     info.verified_instruction_count()
         .context("the kernel reports no verified_insns for xlb")
+}
+
+/// Bytes of kernel memory one `FLOWS` entry costs: the map's `memlock`
+/// (fdinfo; on 6.x kernels `map_mem_usage`, which for this preallocated
+/// LRU map counts buckets and elements) at two capacities, over the
+/// difference in entries. Returns (bytes per entry, memlock at each size).
+///
+/// # Errors
+///
+/// Fails when fdinfo cannot be read or has no `memlock` line.
+pub fn flow_entry_bytes() -> anyhow::Result<(f64, [(u32, u64); 2])> {
+    let sizes = [1024 * 1024, LARGEST_TABLE];
+    let mut memlock = [(0, 0); 2];
+    for (out, &size) in memlock.iter_mut().zip(&sizes) {
+        let lb = bench_lb(size);
+        *out = (size, flows::memlock(&lb)?);
+    }
+    let [(small, a), (large, b)] = memlock;
+    let per_entry = (b as f64 - a as f64) / f64::from(large - small);
+    Ok((per_entry, memlock))
 }
 
 /// [`bench_lb`] with `live` flows written into `FLOWS`.

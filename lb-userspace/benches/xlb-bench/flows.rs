@@ -5,10 +5,13 @@
 //! client of `V6_TCP`; flow `i` has its own client address, so keys never
 //! collide. New-flow SYNs come from another range of client addresses.
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    os::fd::{AsFd as _, AsRawFd as _},
+};
 
-use anyhow::Context as _;
-use aya::maps::{HashMap, MapData};
+use anyhow::{Context as _, bail};
+use aya::maps::{HashMap, Map, MapData};
 use lb_common::{Flow, FlowKey};
 
 use crate::{
@@ -141,6 +144,24 @@ pub fn forget(lb: &mut Lb, clients: &[Client]) -> anyhow::Result<()> {
         let _ = map.remove(&client.key());
     }
     Ok(())
+}
+
+/// The `memlock` line of `FLOWS`'s fdinfo, in bytes.
+///
+/// # Errors
+///
+/// Fails when `FLOWS` is missing or its fdinfo has no `memlock` line.
+pub fn memlock(lb: &Lb) -> anyhow::Result<u64> {
+    let Some(Map::LruHashMap(data)) = lb.ebpf.map("FLOWS") else {
+        bail!("FLOWS is missing or not an LRU hash map");
+    };
+    let fd = data.fd().as_fd().as_raw_fd();
+    let path = format!("/proc/self/fdinfo/{fd}");
+    let info = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("memlock:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("{path} has no memlock line"))
 }
 
 fn flows_map(lb: &mut Lb) -> anyhow::Result<HashMap<&mut MapData, FlowKey, Flow>> {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use comfy_table::{Table, presets::ASCII_MARKDOWN};
+use serde::{Deserialize, Serialize};
 
-use crate::{dataplane::Row, live::LiveRow, maglev::MaglevRow};
+use crate::{dataplane::Row, live::LiveRow, machine::Machine, maglev::MaglevRow};
 
 /// Prints the data-plane table.
 pub fn print_dataplane(rows: &[Row]) {
@@ -86,38 +87,84 @@ fn percent(share: f64) -> String {
     format!("{:.3}%", share * 100.0)
 }
 
-/// Writes the reports to `target/bench/results.json`; returns the path.
+/// One figure of the control-plane table (written by the testbed's
+/// `control` bench into `target/bench/control.json`, or measured here).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Figure {
+    /// What is measured.
+    pub figure: String,
+    /// The value, in `unit`.
+    pub value: f64,
+    /// Unit of `value`.
+    pub unit: String,
+    /// How it was measured, in a few words.
+    pub method: String,
+}
+
+/// Prints the control-plane table.
+pub fn print_figures(title: &str, figures: &[Figure]) {
+    let mut table = Table::new();
+    table
+        .load_preset(ASCII_MARKDOWN)
+        .set_header(["figure", "value", "unit", "method"]);
+    for f in figures {
+        table.add_row([
+            f.figure.clone(),
+            format!("{:.1}", f.value),
+            f.unit.clone(),
+            f.method.clone(),
+        ]);
+    }
+    println!("\n{title}\n{table}");
+}
+
+/// Prints what the results were measured on.
+pub fn print_machine(machine: &Machine) {
+    let dirty = if machine.dirty { " (dirty)" } else { "" };
+    println!(
+        "\n{}, {} cores, Linux {}, commit {}{dirty}, {}",
+        machine.cpu_model, machine.cores, machine.kernel, machine.commit, machine.date
+    );
+}
+
+/// Cargo's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    )
+}
+
+/// The control-plane figures the testbed's `control` bench left in
+/// `target/bench/control.json`, if it ran.
+pub fn read_control() -> Option<Vec<Figure>> {
+    let path = target_dir().join("bench/control.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Writes `results` to `bench/results/DATE-COMMIT.json` in the workspace
+/// and to `target/bench/results.json`; returns the first path.
 ///
 /// # Errors
 ///
-/// Fails when the file cannot be written.
-pub fn write_json(
-    dataplane: &[Row],
-    verified_insns: u32,
-    maglev: &[MaglevRow],
-    live: &[LiveRow],
-) -> anyhow::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("bench");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("results.json");
-    let json = serde_json::json!({
-        "kernel": kernel_release(),
-        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        "dataplane": dataplane,
-        "xlb_verified_insns": verified_insns,
-        "maglev": maglev,
-        "veth_live_frames": live,
-    });
-    let text = serde_json::to_string_pretty(&json).context("encoding the results")?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
+/// Fails when a file cannot be written.
+pub fn write_json(machine: &Machine, results: serde_json::Value) -> anyhow::Result<PathBuf> {
+    let mut json = serde_json::json!({ "machine": machine });
+    if let (Some(all), serde_json::Value::Object(parts)) = (json.as_object_mut(), results) {
+        all.extend(parts);
+    }
+    let text = serde_json::to_string_pretty(&json).context("encoding the results")? + "\n";
 
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("bench/results");
+    let path = dir.join(machine.file_name());
+    let copy = target_dir().join("bench/results.json");
+    for file in [&path, &copy] {
+        let parent = file.parent().context("results path has no parent")?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::write(file, &text).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(path)
 }
