@@ -93,6 +93,28 @@ pub fn flow_hash(key: &FlowKey, input: HashInput) -> u32 {
     hasher.finish()
 }
 
+/// Salt of [`split_bits`], so its bits owe nothing to the slot choice.
+const SPLIT_SALT: u32 = 0x5eed_ca11;
+
+/// Where a flow of hash `hash` falls in a traffic split: a number below
+/// 65 536 (`policy::CANARY_SHARE_ALL`), so a share of `s` per 65 536 takes
+/// the flows with `split_bits(hash) < s`.
+///
+/// The hash is salted and mixed again (MurmurHash3's finaliser) and the
+/// high 16 bits kept, so the split does not follow the Maglev slot
+/// (`hash % table_size`): a canary's flows are spread over every slot of
+/// the table they leave, and of the one they join.
+#[inline(always)]
+pub fn split_bits(hash: u32) -> u32 {
+    let mut h = hash ^ SPLIT_SALT;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h >> 16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,4 +162,22 @@ mod tests {
         assert_eq!(flow_hash(&key(1, 1000), HashInput::FiveTuple), PINNED);
     }
     const PINNED: u32 = 464_469_359;
+
+    #[test]
+    fn split_bits_spread_evenly_within_one_slot() {
+        // The flows of one Maglev slot must still split by their share.
+        let (mut flows, mut low) = (0u32, 0u32);
+        for i in 0..200_000u32 {
+            let h = flow_hash(&key((i >> 16) as u8, i as u16), HashInput::FiveTuple);
+            if h % 251 == 7 {
+                flows += 1;
+                low += u32::from(split_bits(h) < 1 << 15);
+            }
+        }
+        let share = f64::from(low) / f64::from(flows);
+        assert!(
+            (share - 0.5).abs() < 0.05,
+            "half of one slot's flows: {share}"
+        );
+    }
 }

@@ -15,10 +15,12 @@
 pub mod decap;
 pub mod hash;
 pub mod maps;
+pub mod policy;
 pub mod stats;
 
 pub use decap::{DecapKey, DecapStat};
-pub use hash::{FlowHasher, flow_hash};
+pub use hash::{FlowHasher, flow_hash, split_bits};
+pub use policy::{PolicyCounters, SourceRule, SourceRuleKey, TenantLimit};
 pub use stats::{Stat, TrafficCounters};
 
 /// Most VIPs a node may be configured for (`limits.vips`); the VIP-indexed
@@ -152,23 +154,57 @@ pub const VIP_F_SOURCE_AFFINITY: u32 = 1 << 0;
 /// between several port VIPs; such fragments are dropped and counted.
 pub const VIP_F_NO_FRAGMENTS: u32 = 1 << 1;
 
-/// Value of `VIPS`: the service and which Maglev table it uses now.
+/// [`Vip::flags`]: look new flows' clients up in `SOURCE_RULES` under
+/// this table's id (pool, tenant class, deny).
+pub const VIP_F_SOURCE_RULES: u32 = 1 << 2;
+/// [`Vip::flags`]: with `VIP_F_SOURCE_RULES`, some rule denies, so every
+/// packet (tracked flows too) is looked up, not only new flows. Without
+/// it, tracked packets of the table skip the trie.
+pub const VIP_F_SOURCE_DENY: u32 = 1 << 3;
+/// [`Vip::flags`]: `canary_share` of the new flows that choose this table
+/// go to table `canary_id` instead.
+pub const VIP_F_CANARY: u32 = 1 << 4;
+/// [`Vip::flags`]: a new flow whose Maglev slot here has no usable
+/// backend goes to table `fallback_id` (one hop, no chains).
+pub const VIP_F_FALLBACK: u32 = 1 << 5;
+
+/// Value of `VIPS` and of `POOL_TABLES`: a table (one pool of one VIP)
+/// and which Maglev half it uses now.
+///
+/// All zero beyond `id` and the table fields means no policy: the
+/// `VIP_F_*` bits turn each part on.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Vip {
-    /// Index of this VIP, below `MAX_VIPS`; addresses `VIP_STATS` and the
-    /// VIP's two halves of `MAGLEV`.
+    /// Index of this table, below `MAX_VIPS`; addresses `VIP_STATS`,
+    /// `POLICY_STATS`, `POOL_TABLES` and the table's two halves of
+    /// `MAGLEV`, and is what `Backend::vip_id` and `Flow::vip_id` name.
     pub id: u32,
     /// `VIP_F_*` bits.
     pub flags: u32,
-    /// Slots in this VIP's Maglev table, a prime up to `MAX_TABLE_SIZE`.
+    /// Slots in this table's Maglev table, a prime up to `MAX_TABLE_SIZE`.
     pub table_size: u32,
-    /// Which half of the VIP's `MAGLEV` region is live: 0 or 1. User space
-    /// fills the other half, then rewrites this value, so a packet never
-    /// sees a half-written table.
+    /// Which half of the table's `MAGLEV` region is live: 0 or 1. User
+    /// space fills the other half, then rewrites this value (in
+    /// `POOL_TABLES` first, then in the `VIPS` entries that hold it), so a
+    /// packet never sees a half-written table.
     pub table_half: u32,
+    /// With `VIP_F_CANARY`: the canary table's id.
+    pub canary_id: u32,
+    /// With `VIP_F_CANARY`: new flows per 65 536 sent to the canary, up to
+    /// `policy::CANARY_SHARE_ALL`; a flow goes when
+    /// `split_bits(flow hash) < canary_share`, so the choice is stable per
+    /// flow. 0 sends none.
+    pub canary_share: u32,
+    /// With `VIP_F_FALLBACK`: the fallback table's id.
+    pub fallback_id: u32,
+    /// Id shared by every table of one configured VIP (its default
+    /// table's id). A tracked flow keeps a table other than its service's
+    /// only while that table's `owner_id` is the service's, so a flow does
+    /// not follow a freed and reused table id to another VIP.
+    pub owner_id: u32,
 }
-const _: () = assert!(core::mem::size_of::<Vip>() == 16);
+const _: () = assert!(core::mem::size_of::<Vip>() == 32);
 
 impl Vip {
     /// Index in `MAGLEV` of slot 0 of this VIP's live table.
@@ -203,7 +239,7 @@ pub struct Backend {
     pub _pad: [u8; 3],
     /// `BACKEND_F_*` bits.
     pub flags: u32,
-    /// The VIP this backend slot belongs to.
+    /// The table (VIP, or one pool of a VIP) this backend slot belongs to.
     pub vip_id: u32,
     /// Always zero.
     pub _pad2: u32,
@@ -237,7 +273,10 @@ const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
 pub struct Flow {
     /// Backend id (index of `BACKENDS`).
     pub backend_id: u32,
-    /// VIP id, so flows can be counted per VIP without a `VIPS` lookup.
+    /// Id of the table the flow was scheduled in (after source rules,
+    /// canary split and fallback), so flows can be counted per table
+    /// without a lookup, and a flow whose backend goes down is re-steered
+    /// inside its own table (`POOL_TABLES[vip_id]`).
     pub vip_id: u32,
     /// `bpf_ktime_get_coarse_ns()` (`CLOCK_MONOTONIC_COARSE`, within a tick
     /// of `CLOCK_MONOTONIC`) when the flow was last seen, refreshed at most
@@ -308,4 +347,8 @@ mod pod {
     unsafe impl aya::Pod for super::Settings {}
     unsafe impl aya::Pod for super::TrafficCounters {}
     unsafe impl aya::Pod for super::DecapKey {}
+    unsafe impl aya::Pod for super::SourceRuleKey {}
+    unsafe impl aya::Pod for super::SourceRule {}
+    unsafe impl aya::Pod for super::TenantLimit {}
+    unsafe impl aya::Pod for super::PolicyCounters {}
 }

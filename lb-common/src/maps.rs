@@ -38,6 +38,28 @@ pub const VIP_STATS: &str = "VIP_STATS";
 /// `PerCpuArray<TrafficCounters>`, `limits.backends` entries by backend id,
 /// written by the XDP program.
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
+/// `Array<Vip>`, `MAX_VIPS` entries by table id: every table, so the
+/// kernel can move a flow from the service's table to another by id
+/// (source rule, canary, fallback, re-steering a tracked flow). Holds the
+/// same values as the `VIPS` entries naming the table, written by xlbd
+/// before them; a freed id is zeroed (`table_size` 0: no table).
+pub const POOL_TABLES: &str = "POOL_TABLES";
+/// `LpmTrie<SourceRuleKey, SourceRule>` (key: a `u32` prefix length, see
+/// `SourceRuleKey::prefix_len`, then the `SourceRuleKey`),
+/// `MAX_SOURCE_RULES` entries (`BPF_F_NO_PREALLOC`): client prefixes per
+/// table, longest wins, written by xlbd.
+pub const SOURCE_RULES: &str = "SOURCE_RULES";
+/// `Array<TenantLimit>`, `MAX_TENANT_CLASSES` entries by class id: each
+/// tenant class's new-flow budget, written by xlbd.
+pub const TENANT_LIMITS: &str = "TENANT_LIMITS";
+/// `PerCpuArray<u64>`, `MAX_TENANT_CLASSES` entries by class id: each
+/// class's budget clock, in ns of `bpf_ktime_get_coarse_ns`, when this
+/// CPU's budget of the class is next whole (as `SYN_GUARD`), written by
+/// the XDP program.
+pub const TENANT_GUARD: &str = "TENANT_GUARD";
+/// `PerCpuArray<PolicyCounters>`, `MAX_VIPS` entries by table id: what
+/// the routing policy did, written by the XDP program.
+pub const POLICY_STATS: &str = "POLICY_STATS";
 
 /// `HashMap<DecapKey, u8>`: addresses `xlb_decap` decapsulates for, written
 /// by whoever attaches it (value unused, 1).

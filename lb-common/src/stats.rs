@@ -42,11 +42,16 @@ pub enum Stat {
     /// `bpf_xdp_adjust_head`/`_tail` refused to grow or shrink the frame:
     /// dropped.
     DropAdjustFailed,
+    /// From a client a `RULE_DENY` source rule of the VIP names: dropped.
+    DropDenied,
+    /// A new flow over its tenant class's new-flow budget
+    /// (`TENANT_LIMITS`): dropped.
+    DropTenantLimit,
 }
 
 impl Stat {
     /// Every counter, in index order.
-    pub const ALL: [Stat; 15] = [
+    pub const ALL: [Stat; 17] = [
         Stat::PassNotIp,
         Stat::PassNotVip,
         Stat::PassIcmp,
@@ -62,6 +67,8 @@ impl Stat {
         Stat::DropTooBig,
         Stat::DropNoRoute,
         Stat::DropAdjustFailed,
+        Stat::DropDenied,
+        Stat::DropTenantLimit,
     ];
 
     /// Entries in the `STATS` array.
@@ -102,6 +109,8 @@ impl Stat {
             Stat::DropTooBig => "too_big",
             Stat::DropNoRoute => "no_route",
             Stat::DropAdjustFailed => "adjust_failed",
+            Stat::DropDenied => "denied",
+            Stat::DropTenantLimit => "tenant_limit",
         }
     }
 }

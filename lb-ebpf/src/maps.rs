@@ -8,11 +8,14 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use lb_common::{
     Backend, DEFAULT_BACKEND_LIMIT, DEFAULT_FLOW_CAPACITY, DEFAULT_VIP_LIMIT, Flow, FlowKey,
-    MAGLEV_ENTRIES, Settings, Stat, TrafficCounters, VIP_FILTER_WORDS, Vip, VipKey, vip_keys,
+    MAGLEV_ENTRIES, PolicyCounters, Settings, SourceRule, SourceRuleKey, Stat, TenantLimit,
+    TrafficCounters, VIP_FILTER_WORDS, Vip, VipKey,
+    policy::{MAX_SOURCE_RULES, MAX_TENANT_CLASSES},
+    vip_keys,
 };
 
 /// Services: one `VIP_KIND_SERVICE` key per VIP plus `VIP_KIND_ADDRESS`
@@ -78,6 +81,30 @@ pub static VIP_STATS: PerCpuArray<TrafficCounters> =
 #[map]
 pub static BACKEND_STATS: PerCpuArray<TrafficCounters> =
     PerCpuArray::with_max_entries(DEFAULT_BACKEND_LIMIT, 0);
+
+/// Every table by id (the values of `VIPS`, and the tables only source
+/// rules, canaries and fallbacks reach), written by xlbd.
+#[map]
+pub static POOL_TABLES: Array<Vip> = Array::with_max_entries(DEFAULT_VIP_LIMIT, 0);
+
+/// Client prefixes per table (longest wins), written by xlbd. The trie is
+/// never preallocated (`BPF_F_NO_PREALLOC`, which aya sets for tries).
+#[map]
+pub static SOURCE_RULES: LpmTrie<SourceRuleKey, SourceRule> =
+    LpmTrie::with_max_entries(MAX_SOURCE_RULES, 0);
+
+/// New-flow budget of each tenant class, by class id, written by xlbd.
+#[map]
+pub static TENANT_LIMITS: Array<TenantLimit> = Array::with_max_entries(MAX_TENANT_CLASSES, 0);
+
+/// Each tenant class's budget clock by class id, per CPU, in ns of
+/// `bpf_ktime_get_coarse_ns` (as `SYN_GUARD`), written here.
+#[map]
+pub static TENANT_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(MAX_TENANT_CLASSES, 0);
+
+/// What the routing policy did, by table id, per CPU.
+#[map]
+pub static POLICY_STATS: PerCpuArray<PolicyCounters> = PerCpuArray::with_max_entries(DEFAULT_VIP_LIMIT, 0);
 
 /// Counts one packet under `stat`.
 #[inline(always)]

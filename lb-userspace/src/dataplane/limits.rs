@@ -8,7 +8,9 @@
 //! allocation and the readers go by.
 
 use aya::EbpfLoader;
-use lb_common::maps::{BACKEND_STATS, BACKENDS, MAGLEV, VIP_STATS, VIPS};
+use lb_common::maps::{
+    BACKEND_STATS, BACKENDS, MAGLEV, POLICY_STATS, POOL_TABLES, VIP_STATS, VIPS,
+};
 use lb_common::{DEFAULT_BACKEND_LIMIT, DEFAULT_VIP_LIMIT, maglev_entries, vip_keys};
 use serde::Serialize;
 
@@ -46,6 +48,8 @@ impl Limits {
             .map_max_entries(VIPS, vip_keys(self.vips))
             .map_max_entries(MAGLEV, maglev_entries(self.vips))
             .map_max_entries(VIP_STATS, self.vips)
+            .map_max_entries(POOL_TABLES, self.vips)
+            .map_max_entries(POLICY_STATS, self.vips)
             .map_max_entries(BACKENDS, self.backends)
             .map_max_entries(BACKEND_STATS, self.backends)
             .map_max_entries(NEXT_HOPS, self.backends);

@@ -10,12 +10,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use aya::maps::MapInfo;
+use aya::maps::lpm_trie::Key as LpmKey;
 use aya::{Ebpf, EbpfLoader};
 use lb_common::maps::{
-    BACKEND_STATS, BACKENDS, FLOW_INSERTS, FLOWS, MAGLEV, SETTINGS, STATS, SYN_GUARD, VIP_ADDRS,
-    VIP_STATS, VIPS,
+    BACKEND_STATS, BACKENDS, FLOW_INSERTS, FLOWS, MAGLEV, POLICY_STATS, POOL_TABLES, SETTINGS,
+    SOURCE_RULES, STATS, SYN_GUARD, TENANT_GUARD, TENANT_LIMITS, VIP_ADDRS, VIP_STATS, VIPS,
 };
-use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
+use lb_common::{
+    Backend, Flow, FlowKey, PolicyCounters, Settings, SourceRule, SourceRuleKey, TenantLimit,
+    TrafficCounters, Vip, VipKey,
+};
 use tracing::warn;
 
 use super::{DataplaneError, Limits};
@@ -24,7 +28,7 @@ use super::{DataplaneError, Limits};
 const LINK_PREFIX: &str = "link_";
 
 /// Every map xlbd pins, with the key and value sizes this build expects.
-pub const PINNED_MAPS: [(&str, usize, usize); 11] = [
+pub const PINNED_MAPS: [(&str, usize, usize); 16] = [
     (VIPS, size_of::<VipKey>(), size_of::<Vip>()),
     (VIP_ADDRS, size_of::<u32>(), size_of::<u64>()),
     (BACKENDS, size_of::<u32>(), size_of::<Backend>()),
@@ -40,6 +44,15 @@ pub const PINNED_MAPS: [(&str, usize, usize); 11] = [
         size_of::<u32>(),
         size_of::<TrafficCounters>(),
     ),
+    (POOL_TABLES, size_of::<u32>(), size_of::<Vip>()),
+    (
+        SOURCE_RULES,
+        size_of::<LpmKey<SourceRuleKey>>(),
+        size_of::<SourceRule>(),
+    ),
+    (TENANT_LIMITS, size_of::<u32>(), size_of::<TenantLimit>()),
+    (TENANT_GUARD, size_of::<u32>(), size_of::<u64>()),
+    (POLICY_STATS, size_of::<u32>(), size_of::<PolicyCounters>()),
 ];
 
 /// The directory on bpffs that holds one xlbd's pins.

@@ -182,7 +182,8 @@ impl Lb {
             id: vip.id,
             flags: vip.flags,
             table_size: TABLE_SIZE,
-            table_half: 0,
+            owner_id: vip.id,
+            ..Vip::default()
         };
         let key = VipKey {
             addr,
