@@ -3,7 +3,7 @@
 //! of such errors about VIP flows to the backend that owns the flow.
 
 use aya_ebpf::{helpers::bpf_xdp_adjust_tail, programs::XdpContext};
-use lb_common::{FAMILY_V4, FlowKey, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Stat, Vip};
+use lb_common::{FAMILY_V4, FlowKey, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Stat};
 
 use crate::{
     csum,
@@ -29,17 +29,16 @@ const QUOTE_V6: usize = 512;
 /// Largest ICMPv4 quote: a 60-byte header and 8 bytes of L4.
 const QUOTE_V4_MAX: usize = 68;
 
-/// The flow an inbound "fragmentation needed" / "packet too big" is about,
-/// with its VIP and backend; `Err` passes other ICMP.
+/// The backend of the flow an inbound "fragmentation needed" / "packet
+/// too big" is about; `Err` passes other ICMP.
 #[inline(always)]
-pub fn steered_flow(ctx: &XdpContext, pkt: &Packet) -> Result<(Vip, Choice), Stat> {
+pub fn steered_flow(ctx: &XdpContext, pkt: &Packet) -> Result<Choice, Stat> {
     if !is_vip_address(&pkt.key) {
         return Err(Stat::PassNotVip);
     }
     let key = quoted_flow(ctx, pkt).ok_or(Stat::PassIcmp)?;
     let vip = service_vip(&key).ok_or(Stat::PassIcmp)?;
-    let choice = peek_backend(&key, &vip, hash_input(&vip))?;
-    Ok((vip, choice))
+    peek_backend(&key, &vip, hash_input(&vip))
 }
 
 /// Reverses the quoted VIP-to-client packet into its client-to-VIP key.

@@ -10,5 +10,6 @@ pub mod mem;
 pub mod net;
 pub mod next_hop;
 pub mod parse;
+pub mod policy;
 pub mod syn_guard;
 pub mod vip;

@@ -25,18 +25,27 @@ const NS_PER_S: u64 = 1_000_000_000;
 /// Always true while the guard is off (`new_flows_per_s == 0`).
 #[inline(always)]
 pub fn admit_new_flow(settings: &Settings) -> bool {
-    let Some(interval_ns) = NS_PER_S.checked_div(u64::from(settings.new_flows_per_s)) else {
-        return true;
-    };
     let Some(full_at) = SYN_GUARD.get_ptr_mut(0) else {
         return true;
     };
-    let burst = u64::from(settings.new_flow_burst.max(1));
+    take_token(full_at, settings.new_flows_per_s, settings.new_flow_burst)
+}
+
+/// Takes one token of the GCRA bucket whose clock is `full_at` (a per-CPU
+/// map value) at `per_s` tokens a second and a depth of `burst`: false when
+/// the bucket is empty. Always true with `per_s == 0` (no limit). The
+/// tenant limits (`policy`) use the same bucket.
+#[inline(always)]
+pub fn take_token(full_at: *mut u64, per_s: u32, burst: u32) -> bool {
+    let Some(interval_ns) = NS_PER_S.checked_div(u64::from(per_s)) else {
+        return true;
+    };
+    let burst = u64::from(burst.max(1));
     let tolerance_ns = interval_ns.saturating_mul(burst - 1);
 
     let now = now_ns();
-    // SAFETY: per-CPU value, and XDP runs with preemption off, so nothing
-    // else writes this CPU's slot meanwhile.
+    // SAFETY: `full_at` points at a per-CPU map value, and XDP runs with
+    // preemption off, so nothing else writes this CPU's slot meanwhile.
     let next = unsafe { *full_at }.max(now);
     if next - now > tolerance_ns {
         return false;

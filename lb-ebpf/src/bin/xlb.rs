@@ -1,7 +1,8 @@
 //! `xlb`: the XDP load balancer.
 //!
-//! Each packet goes through the same steps: parse it, find its VIP, choose
-//! a backend, encapsulate it to that backend (or answer it with an ICMP
+//! Each packet goes through the same steps: parse it, find its VIP, screen
+//! its client (deny rules), choose a backend (by the routing policy for a
+//! new flow), encapsulate it to that backend (or answer it with an ICMP
 //! error), and count exactly one outcome in `STATS`. Anything that is not
 //! VIP traffic is passed untouched, so the host stays reachable.
 
@@ -11,12 +12,13 @@
 use core::mem::MaybeUninit;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use lb_common::{Stat, Vip};
+use lb_common::Stat;
 use lb_ebpf::{
     encap, flow,
     flow::Choice,
     icmp, maps,
     parse::{Packet, parse_packet},
+    policy,
     vip::find_vip,
 };
 
@@ -38,34 +40,28 @@ fn try_xlb(ctx: &XdpContext) -> Result<Stat, Stat> {
     parse_packet(ctx, pkt)?;
     let pkt = &*pkt;
 
-    let (vip, choice, sent) = if pkt.is_icmp() && pkt.fault.is_none() && !pkt.fragment {
-        let (vip, choice) = icmp::steered_flow(ctx, pkt)?;
-        (vip, choice, Stat::TxIcmpSteered)
+    let (choice, sent) = if pkt.is_icmp() && pkt.fault.is_none() && !pkt.fragment {
+        (icmp::steered_flow(ctx, pkt)?, Stat::TxIcmpSteered)
     } else {
         let (vip, input) = find_vip(pkt)?;
+        let rules = policy::screen(&pkt.key, &vip)?;
         let track = !pkt.fragment;
-        let choice = flow::select_backend(&pkt.key, &vip, input, pkt.tcp_syn, track)?;
+        let choice = flow::select_backend(&pkt.key, &vip, input, rules, pkt.tcp_syn, track)?;
         let sent = if choice.guarded {
             Stat::TxForwardedUntracked
         } else {
             Stat::TxForwarded
         };
-        (vip, choice, sent)
+        (choice, sent)
     };
 
-    forward(ctx, pkt, &vip, &choice, sent)
+    forward(ctx, pkt, &choice, sent)
 }
 
-/// Encapsulates to the chosen backend and counts the traffic, or answers a
-/// packet that would outgrow the MTU.
+/// Encapsulates to the chosen backend and counts the traffic (on the
+/// table it was chosen in), or answers a packet that would outgrow the MTU.
 #[inline(always)]
-fn forward(
-    ctx: &XdpContext,
-    pkt: &Packet,
-    vip: &Vip,
-    choice: &Choice,
-    sent: Stat,
-) -> Result<Stat, Stat> {
+fn forward(ctx: &XdpContext, pkt: &Packet, choice: &Choice, sent: Stat) -> Result<Stat, Stat> {
     let settings = maps::settings().ok_or(Stat::DropNoRoute)?;
     let outer = encap::outer_header_len(&choice.backend);
     let mtu = encap::mtu(settings);
@@ -79,7 +75,12 @@ fn forward(
 
     encap::encapsulate(ctx, pkt, choice, settings)?;
 
-    maps::count_traffic(vip.id, choice.backend_id, pkt.l3_len, choice.new_flow);
+    maps::count_traffic(
+        choice.table_id,
+        choice.backend_id,
+        pkt.l3_len,
+        choice.new_flow,
+    );
     if choice.inserted {
         maps::count_flow_insert();
     }
