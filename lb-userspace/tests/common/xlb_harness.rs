@@ -22,8 +22,9 @@ use xlb::{
 
 /// Slots of every test VIP's Maglev table (a prime).
 pub const TABLE_SIZE: u32 = 251;
-/// VIP ids the tests use are below this; MAGLEV is sized for them only.
-const TEST_VIPS: u32 = 9;
+/// VIP (table) ids the tests use are below this; MAGLEV is sized for
+/// them only.
+pub const TEST_VIPS: u32 = 12;
 /// Next-hop MAC the program falls back to (the FIB knows no neighbours in
 /// the test's empty namespace).
 pub const GATEWAY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
@@ -193,6 +194,7 @@ impl Lb {
             kind: VIP_KIND_SERVICE,
             _pad: [0; 3],
         };
+        self.put_table(value);
         self.put_vip(key, value);
         let address = VipKey {
             port_be: 0,
@@ -219,6 +221,14 @@ impl Lb {
         self.write_table(vip.id, 0, &table);
         self.write_table(vip.id, 1, &table);
         self.tables.insert(vip.id, table);
+    }
+
+    /// Writes `value` at its id in `POOL_TABLES`, as xlbd does for every
+    /// table before the `VIPS` entries that name it.
+    pub fn put_table(&mut self, value: Vip) {
+        let mut map: Array<&mut MapData, Vip> =
+            Array::try_from(self.ebpf.map_mut("POOL_TABLES").expect("POOL_TABLES")).expect("array");
+        map.set(value.id, value, 0).expect("write pool table");
     }
 
     /// Writes a `VIPS` entry, and sets its address's `VIP_ADDRS` bit.
@@ -276,6 +286,7 @@ impl Lb {
         let standby = value.table_half ^ 1;
         self.write_table(vip.id, standby, &table);
         value.table_half = standby;
+        self.put_table(value);
         let (addr, family) = key_addr(vip.addr);
         let key = VipKey {
             addr,
