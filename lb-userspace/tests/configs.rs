@@ -377,3 +377,59 @@ fn the_data_plane_limits_are_enforced() {
         "{text}"
     );
 }
+
+#[test]
+fn the_routing_policy_reads_as_written() {
+    let text = "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+tenants: {free: {new_flows_per_second: 100, burst: 20}}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat-eu
+    port_pools: {8001: embeddings}
+    source_rules:
+      - {prefix: 10.1.0.0/16, pool: chat-us}
+      - {prefix: 10.2.0.0/16, tenant: free}
+      - {prefix: 192.0.2.0/24, deny: true}
+    canary: {pool: chat-v2, share: 12.5%, rollback: {max_down_share: 0.5}}
+pools:
+  chat-eu:
+    backends:
+      - {address: 10.0.0.11, labels: {cost: \"1\"}}
+      - {address: 10.0.0.12, labels: {cost: \"2.5\"}}
+    fallback: chat-us
+    cost_aware: {spill_load: 0.8}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+  chat-v2: {backends: [{address: 10.0.0.31}]}
+  embeddings: {backends: [{address: 10.0.0.41}]}
+";
+    let config = Config::from_str(text, "policy.yaml").expect("valid").config;
+    let vip = &config.vips[0];
+    assert_eq!(vip.port_pools[&8001], "embeddings");
+    let pools: Vec<Option<&str>> = vip.source_rules.iter().map(|r| r.pool()).collect();
+    assert_eq!(pools, [Some("chat-us"), None, None]);
+    assert_eq!(vip.source_rules[1].tenant(), Some("free"));
+    assert_eq!(vip.source_rules[2].action, config::SourceAction::Deny);
+    let canary = vip.canary.as_ref().expect("a canary");
+    assert_eq!(
+        (canary.pool.as_str(), canary.share.basis_points()),
+        ("chat-v2", 1250)
+    );
+    assert_eq!(config::share_per_65536(canary.share), 8192);
+    assert_eq!(config.tenants["free"].new_flows_per_second, 100);
+    let eu = &config.pools["chat-eu"];
+    assert_eq!(eu.fallback.as_deref(), Some("chat-us"));
+    let cost = eu.cost_aware.as_ref().expect("cost aware");
+    assert_eq!(
+        cost.cost.values().copied().collect::<Vec<f64>>(),
+        [1.0, 2.5]
+    );
+    assert_eq!(
+        config.tables_of(vip),
+        ["chat-eu", "embeddings", "chat-us", "chat-v2"]
+    );
+}

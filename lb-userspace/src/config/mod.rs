@@ -17,6 +17,8 @@ mod load;
 mod parse;
 mod pools;
 mod raw;
+mod routing;
+mod routing_check;
 mod scaling;
 mod syn_guard;
 mod types;
@@ -46,6 +48,10 @@ pub use pools::{
     DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_PATH, DEFAULT_CHECK_TIMEOUT, DEFAULT_FALL,
     DEFAULT_LOAD_INTERVAL, DEFAULT_LOAD_PATH, DEFAULT_LOAD_TIMEOUT, DEFAULT_RISE, DEFAULT_WEIGHT,
     MAX_SLOW_START, MAX_WEIGHT,
+};
+pub use routing::{
+    Canary, CostAware, DEFAULT_TENANT_BURST, Rollback, SourceAction, SourceRule, TenantLimit,
+    share_per_65536,
 };
 pub use scaling::{Actuator, Autoscale, Predictive, ScalePolicy, ScaleSignal, ScaleStep};
 pub use syn_guard::{
@@ -97,6 +103,22 @@ impl Config {
         let (config, warnings) =
             validate::validate(&raw, origin).map_err(|issues| ConfigError::Invalid { issues })?;
         Ok(Loaded { config, warnings })
+    }
+
+    /// Every pool `vip` can reach, its own first, then each one's
+    /// fallback (one hop), each once.
+    pub fn tables_of<'a>(&'a self, vip: &'a VipConfig) -> Vec<&'a str> {
+        let mut pools = vip.reachable_pools();
+        let fallbacks: Vec<&str> = pools
+            .iter()
+            .filter_map(|pool| self.pools.get(*pool)?.fallback.as_deref())
+            .collect();
+        for fallback in fallbacks {
+            if !pools.contains(&fallback) {
+                pools.push(fallback);
+            }
+        }
+        pools
     }
 
     /// The pool serving `vip`.

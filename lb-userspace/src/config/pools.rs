@@ -92,6 +92,10 @@ pub(super) fn pools(
                 panic_threshold,
                 slow_start,
                 autoscale,
+                // Set by `routing_check::pool_policies` once every pool
+                // is known.
+                fallback: None,
+                cost_aware: None,
             },
         );
     }

@@ -34,6 +34,15 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub pools: BTreeMap<PoolName, At<RawPool>>,
     pub announce: Option<At<RawAnnounce>>,
+    #[serde(default)]
+    pub tenants: BTreeMap<PoolName, At<RawTenant>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTenant {
+    pub new_flows_per_second: Option<At<u32>>,
+    pub burst: Option<At<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +93,34 @@ pub(super) struct RawVip {
     #[serde(default)]
     pub source_affinity: bool,
     pub table_size: Option<At<u32>>,
+    #[serde(default)]
+    pub port_pools: BTreeMap<u16, At<String>>,
+    pub source_rules: Option<At<Vec<At<RawSourceRule>>>>,
+    pub canary: Option<At<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSourceRule {
+    pub prefix: Option<At<String>>,
+    pub pool: Option<At<String>>,
+    pub tenant: Option<At<String>>,
+    pub deny: Option<At<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCanary {
+    pub pool: Option<At<String>>,
+    pub share: Option<At<String>>,
+    pub rollback: Option<At<RawRollback>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRollback {
+    pub max_down_share: Option<At<f64>>,
+    pub max_load: Option<At<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +132,14 @@ pub(super) struct RawPool {
     pub panic_threshold: Option<At<f64>>,
     pub slow_start: Option<At<String>>,
     pub autoscale: Option<At<RawAutoscale>>,
+    pub fallback: Option<At<String>>,
+    pub cost_aware: Option<At<RawCostAware>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCostAware {
+    pub spill_load: Option<At<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

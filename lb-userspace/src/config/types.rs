@@ -42,6 +42,9 @@ pub struct Config {
     // without it stay what they were.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub announce: Option<super::announce::Announce>,
+    /// New-flow limits of tenant classes, by name; default none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, super::routing::TenantLimit>,
 }
 
 /// One interface xlb attaches to.
@@ -114,7 +117,37 @@ pub struct VipConfig {
     /// backend.
     pub source_affinity: bool,
     /// Slots in the VIP's Maglev table, a prime up to `MAX_TABLE_SIZE`.
+    /// Every pool table of the VIP has this size.
     pub table_size: u32,
+    /// Pools serving other destination ports of the address, by port;
+    /// default none. Never the VIP's own port, never 0.
+    // Left out of the canonical form when unset (as the other policy
+    // keys), so versions of configs without them stay what they were.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub port_pools: BTreeMap<u16, String>,
+    /// Rules by client prefix, each prefix once; default none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_rules: Vec<super::routing::SourceRule>,
+    /// A share of new flows sent to another pool; default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<super::routing::Canary>,
+}
+
+impl VipConfig {
+    /// Every pool the VIP's flows can reach, its own first, each once:
+    /// port pools, source-rule pools, then the canary.
+    pub fn reachable_pools(&self) -> Vec<&str> {
+        let mut pools = vec![self.pool.as_str()];
+        let port_pools = self.port_pools.values().map(String::as_str);
+        let rule_pools = self.source_rules.iter().filter_map(|rule| rule.pool());
+        let canary = self.canary.iter().map(|canary| canary.pool.as_str());
+        for pool in port_pools.chain(rule_pools).chain(canary) {
+            if !pools.contains(&pool) {
+                pools.push(pool);
+            }
+        }
+        pools
+    }
 }
 
 /// Transport protocol of a VIP.
@@ -166,6 +199,13 @@ pub struct PoolConfig {
     /// How many backends the pool should have, and who brings them in
     /// and out; `None` (the default) leaves the pool as configured.
     pub autoscale: Option<super::scaling::Autoscale>,
+    /// Pool that takes this pool's new flows while it has no usable
+    /// backend; default none. Never the pool itself; one hop only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Prefer the backends with the lowest `cost` label; default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_aware: Option<super::routing::CostAware>,
 }
 
 impl PoolConfig {

@@ -120,7 +120,9 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
     let encap = encap(&mut check, raw.encap.as_ref());
 
     let mut pools = pools::pools(&mut check, &raw.pools, raw.encap.as_ref().map(|e| &e.value));
-    let vips = vips::vips(&mut check, raw.vips.as_ref(), &pools, limits);
+    super::routing_check::pool_policies(&mut check, &raw.pools, &mut pools);
+    let tenants = super::routing_check::tenants(&mut check, &raw.tenants);
+    let vips = vips::vips(&mut check, raw.vips.as_ref(), &pools, &tenants, limits);
     pools::default_check_ports(&mut check, &raw.pools, &mut pools, &vips);
     let announce = raw
         .announce
@@ -147,6 +149,7 @@ pub(super) fn validate(raw: &RawConfig, origin: &str) -> Result<(Config, Vec<Iss
         vips,
         pools,
         announce,
+        tenants,
     };
     let mut warnings = check.warnings;
     warnings.sort_by_key(|issue| (issue.line, issue.column));

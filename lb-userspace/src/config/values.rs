@@ -143,6 +143,25 @@ pub(super) fn share(value: f64) -> Result<Share, String> {
     Share::from_basis_points(basis_points).ok_or_else(|| format!("{value} is above 1"))
 }
 
+/// Parses a percentage from 0% to 100% with at most two decimals, as in
+/// `5%` or `12.5%`.
+pub(super) fn percent(text: &str) -> Result<Share, String> {
+    let bad = || format!("{text:?} is not a share from 0% to 100%, as in 5% or 12.5%");
+    let number = text.strip_suffix('%').ok_or_else(bad)?;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 2 {
+        return Err(bad());
+    }
+    let whole: u32 = whole.parse().map_err(|_| bad())?;
+    let fraction: u32 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    let basis_points = whole.checked_mul(100).and_then(|w| w.checked_add(fraction));
+    basis_points
+        .and_then(|bp| u16::try_from(bp).ok())
+        .and_then(Share::from_basis_points)
+        .ok_or_else(bad)
+}
+
 /// Checks a name used in logs and metric labels: 1 to 63 characters of
 /// `[a-z0-9_-]`.
 pub(super) fn name(text: &str) -> Result<(), String> {
@@ -253,6 +272,17 @@ mod tests {
         assert_eq!(share(0.5).map(Share::basis_points), Ok(5000));
         assert_eq!(share(0.0), Ok(Share::ZERO));
         assert!(share(1.5).is_err() && share(-0.1).is_err() && share(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn percentages_take_up_to_two_decimals() {
+        assert_eq!(percent("5%").map(Share::basis_points), Ok(500));
+        assert_eq!(percent("12.5%").map(Share::basis_points), Ok(1250));
+        assert_eq!(percent("100%"), Ok(Share::ONE));
+        assert_eq!(percent("0%"), Ok(Share::ZERO));
+        for bad in ["5", "101%", "-1%", "1.234%", "%", ".5%", "5 %", "1e1%"] {
+            assert!(percent(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

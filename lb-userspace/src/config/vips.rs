@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use lb_common::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
 
 use super::raw::{At, RawVip};
+use super::routing::TenantLimit;
+use super::routing_check::PolicyFacts;
 use super::types::{PoolConfig, VipConfig};
 use super::validate::Checker;
 use super::values;
@@ -17,6 +19,7 @@ pub(super) fn vips(
     check: &mut Checker,
     raw: Option<&At<Vec<At<RawVip>>>>,
     pools: &BTreeMap<String, PoolConfig>,
+    tenants: &BTreeMap<String, TenantLimit>,
     limits: Limits,
 ) -> Vec<VipConfig> {
     let Some(raw) = raw else {
@@ -34,25 +37,65 @@ pub(super) fn vips(
 
     let mut out: Vec<VipConfig> = Vec::new();
     for (i, item) in raw.value.iter().enumerate() {
-        if let Some(vip) = vip(check, item, &format!("vips[{i}]"), pools) {
+        if let Some(vip) = vip(check, item, &format!("vips[{i}]"), (pools, tenants)) {
             check_unique(check, item, i, &vip, &out);
             out.push(vip);
         }
     }
 
-    let slots: usize = out
+    check_tables(check, raw, &out, pools, limits);
+    out
+}
+
+/// Every (VIP, pool) pair a VIP reaches is a table with its own id and
+/// backend slots: they must fit the data plane's limits.
+fn check_tables(
+    check: &mut Checker,
+    raw: &At<Vec<At<RawVip>>>,
+    vips: &[VipConfig],
+    pools: &BTreeMap<String, PoolConfig>,
+    limits: Limits,
+) {
+    let tables: Vec<&PoolConfig> = vips
         .iter()
-        .filter_map(|vip| pools.get(&vip.pool))
-        .map(|pool| pool.backends.len())
-        .sum();
+        .flat_map(|vip| tables_of(vip, pools))
+        .filter_map(|pool| pools.get(pool))
+        .collect();
+    let vip_count = raw.value.len();
+    if tables.len() > limits.vips as usize && vip_count <= limits.vips as usize {
+        let message = format!(
+            "the VIPs reach {} (VIP, pool) tables in all (own pool, port pools, \
+             source-rule pools, canary, fallbacks); limits.vips allows {} (at most {})",
+            tables.len(),
+            limits.vips,
+            lb_common::MAX_VIPS
+        );
+        check.error(raw.referenced, "vips", message);
+    }
+    let slots: usize = tables.iter().map(|pool| pool.backends.len()).sum();
     if slots > limits.backends as usize {
         let message = format!(
-            "the VIPs' pools hold {slots} backends in all (one per VIP and backend); \
+            "the VIPs' pools hold {slots} backends in all (one per VIP, pool and backend); \
              limits.backends allows {} (at most {})",
             limits.backends,
             lb_common::MAX_BACKENDS
         );
         check.error(raw.referenced, "vips", message);
+    }
+}
+
+/// The pools `vip` reaches, then their fallbacks, each once (as
+/// `Config::tables_of`, before the `Config` exists).
+fn tables_of<'a>(vip: &'a VipConfig, pools: &'a BTreeMap<String, PoolConfig>) -> Vec<&'a str> {
+    let mut out = vip.reachable_pools();
+    let fallbacks: Vec<&str> = out
+        .iter()
+        .filter_map(|pool| pools.get(*pool)?.fallback.as_deref())
+        .collect();
+    for fallback in fallbacks {
+        if !out.contains(&fallback) {
+            out.push(fallback);
+        }
     }
     out
 }
@@ -61,7 +104,10 @@ fn vip(
     check: &mut Checker,
     item: &At<RawVip>,
     field: &str,
-    pools: &BTreeMap<String, PoolConfig>,
+    (pools, tenants): (
+        &BTreeMap<String, PoolConfig>,
+        &BTreeMap<String, TenantLimit>,
+    ),
 ) -> Option<VipConfig> {
     let raw = &item.value;
     let at = item.referenced;
@@ -82,6 +128,15 @@ fn vip(
         backends,
     );
 
+    let facts = PolicyFacts {
+        address: address.ok_or(()).ok(),
+        port: port.value,
+        pool: &pool.value,
+        pools,
+        tenants,
+    };
+    let policy = super::routing_check::vip_policy(check, item, field, &facts);
+
     name_ok?;
     Some(VipConfig {
         name: name.value.clone(),
@@ -91,11 +146,14 @@ fn vip(
         pool: pool.value.clone(),
         source_affinity: raw.source_affinity,
         table_size: table_size?,
+        port_pools: policy.port_pools,
+        source_rules: policy.source_rules,
+        canary: policy.canary,
     })
 }
 
 /// Backends of the pool `pool` names, which must exist and be non-empty.
-fn pool_backends(
+pub(super) fn pool_backends(
     check: &mut Checker,
     pool: &At<String>,
     field: &str,
@@ -188,10 +246,19 @@ fn check_unique(
     vip: &VipConfig,
     earlier: &[VipConfig],
 ) {
-    let same = |other: &&VipConfig| {
-        (other.address, other.port, other.protocol) == (vip.address, vip.port, vip.protocol)
+    // A VIP serves its port and its port pools' ports.
+    let ports = |v: &VipConfig| -> Vec<u16> {
+        std::iter::once(v.port)
+            .chain(v.port_pools.keys().copied())
+            .collect()
     };
-    if let Some(first) = earlier.iter().find(same) {
+    let mine = ports(vip);
+    let clash = |other: &VipConfig| {
+        let same_service = (other.address, other.protocol) == (vip.address, vip.protocol);
+        let port = ports(other).into_iter().find(|p| mine.contains(p));
+        port.filter(|_| same_service)
+    };
+    if let Some((first, port)) = earlier.iter().find_map(|o| Some((o, clash(o)?))) {
         let at = item
             .value
             .address
@@ -200,7 +267,7 @@ fn check_unique(
         let message = format!(
             "{} port {} {} is already served by VIP {}",
             vip.address,
-            vip.port,
+            port,
             vip.protocol.name(),
             first.name
         );

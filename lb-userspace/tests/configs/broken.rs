@@ -403,4 +403,326 @@ syn_guard: {new_flows_per_second: -5}
 ",
         error: "broken.yaml:2:35: syn_guard.new_flows_per_second: invalid u32",
     },
+    Broken {
+        what: "port pool naming an unknown pool",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    port_pools: {8001: embeddings}
+",
+        error: "broken.yaml:12:24: vips[0].port_pools.8001: pool embeddings is not defined \
+            under pools",
+    },
+    Broken {
+        what: "port pool on the VIP's own port",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    port_pools: {8000: chat-us}
+",
+        error: "broken.yaml:12:24: vips[0].port_pools.8000: port 8000 cannot take a pool of its \
+            own: not 0, not the VIP's port",
+    },
+    Broken {
+        what: "a port listed twice in port_pools",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    port_pools: {8001: chat-us, 8001: chat}
+",
+        error: "broken.yaml:12:33: vips[0].port_pools: duplicate mapping key `8001` is not \
+            allowed here",
+    },
+    Broken {
+        what: "a port pool's port served by another VIP",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - {name: llm, address: 10.100.0.1, port: 8000, protocol: tcp, pool: chat,
+     port_pools: {8001: chat-us}}
+  - {name: tools, address: 10.100.0.1, port: 8001, protocol: tcp, pool: chat}
+",
+        error: "broken.yaml:9:28: vips[1].address: 10.100.0.1 port 8001 tcp is already served \
+            by VIP llm",
+    },
+    Broken {
+        what: "source rule prefix listed twice",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+tenants: {free: {new_flows_per_second: 100}}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    source_rules:
+      - {prefix: 10.1.0.0/16, pool: chat-us}
+      - {prefix: 10.1.0.0/16, tenant: free}
+",
+        error: "broken.yaml:15:18: vips[0].source_rules[1].prefix: prefix 10.1.0.0/16 is listed \
+            twice",
+    },
+    Broken {
+        what: "source rule with host bits set",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    source_rules: [{prefix: 10.1.2.0/16, pool: chat-us}]
+",
+        error: "broken.yaml:12:29: vips[0].source_rules[0].prefix: \"10.1.2.0/16\" has host \
+            bits set after the first 16",
+    },
+    Broken {
+        what: "source rule of the other family",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    source_rules: [{prefix: \"2001:db8::/32\", pool: chat-us}]
+",
+        error: "broken.yaml:12:29: vips[0].source_rules[0].prefix: \"2001:db8::/32\" is not an \
+            IPv4 prefix, as the VIP's address",
+    },
+    Broken {
+        what: "denied prefix with a pool",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    source_rules: [{prefix: 192.0.2.0/24, deny: true, pool: chat-us}]
+",
+        error: "broken.yaml:12:61: vips[0].source_rules[0].pool: a denied prefix takes no pool \
+            or tenant",
+    },
+    Broken {
+        what: "source rule naming an unknown tenant",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    source_rules: [{prefix: 10.2.0.0/16, tenant: free}]
+",
+        error: "broken.yaml:12:50: vips[0].source_rules[0].tenant: tenant free is not defined \
+            under tenants",
+    },
+    Broken {
+        what: "source rule that does nothing",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    source_rules: [{prefix: 10.2.0.0/16}]
+",
+        error: "broken.yaml:12:20: vips[0].source_rules[0].pool: missing; a rule needs a pool, \
+            a tenant or deny: true",
+    },
+    Broken {
+        what: "canary share over 100%",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    canary: {pool: chat-us, share: 120%}
+",
+        error: "broken.yaml:12:36: vips[0].canary.share: \"120%\" is not a share from 0% to \
+            100%, as in 5% or 12.5%",
+    },
+    Broken {
+        what: "canary on the VIP's own pool",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    canary: {pool: chat, share: 5%}
+",
+        error: "broken.yaml:12:20: vips[0].canary.pool: pool chat is the VIP's own pool",
+    },
+    Broken {
+        what: "canary rollback on load without a load signal",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    canary:
+      pool: chat-us
+      share: 5%
+      rollback: {max_load: 0.9}
+",
+        error: "broken.yaml:15:28: vips[0].canary.rollback.max_load: pool chat-us has no \
+            load_signal to compare with",
+    },
+    Broken {
+        what: "tenant without a rate",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+tenants:
+  free: {burst: 20}
+",
+        error: "broken.yaml:7:9: tenants.free.new_flows_per_second: missing; this key is required",
+    },
+    Broken {
+        what: "pool falling back to itself",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+  eu:
+    backends: [{address: 10.0.0.31}]
+    fallback: eu
+",
+        error: "broken.yaml:8:15: pools.eu.fallback: pool eu cannot fall back to itself",
+    },
+    Broken {
+        what: "fallback to an unknown pool",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+  eu:
+    backends: [{address: 10.0.0.31}]
+    fallback: us
+",
+        error: "broken.yaml:8:15: pools.eu.fallback: pool us is not defined under pools",
+    },
+    Broken {
+        what: "cost label that is not a number",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+  eu:
+    backends:
+      - {address: 10.0.0.31, labels: {cost: \"1\"}}
+      - {address: 10.0.0.32, labels: {cost: cheap}}
+    cost_aware: {spill_load: 0.8}
+",
+        error: "broken.yaml:9:9: pools.eu.backends[1].labels.cost: \"cheap\" is not a cost: a \
+            number of at least 0, as in \"2.5\"",
+    },
+    Broken {
+        what: "cost-aware spill load out of range",
+        yaml: "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-us: {backends: [{address: 10.0.0.21}]}
+  eu:
+    backends: [{address: 10.0.0.31, labels: {cost: \"1\"}}]
+    cost_aware: {spill_load: 1.5}
+",
+        error: "broken.yaml:8:30: pools.eu.cost_aware.spill_load: 1.5 is not a load in (0, 1], \
+            as in 0.8",
+    },
 ];
