@@ -27,6 +27,7 @@
 //! the configured weight returns. [`steer`] applies the factors to the
 //! data plane's desired state, after the health rules.
 
+mod cost;
 mod exposition;
 mod headroom;
 mod metrics;
@@ -35,6 +36,7 @@ mod scrape;
 mod tracker;
 mod view;
 
+pub use cost::{cost_tiers, serving_backends, steer_cost};
 pub use exposition::{ExpositionError, Selector, select};
 pub use headroom::{
     ABSURD_LOAD, ProposedMove, cap_pool_move, ewma, headroom_factor, next_factor, plausible,

@@ -239,9 +239,11 @@ impl Shared {
             let result = outcome.name();
             debug!(pool = %key.0, backend = %key.1, result, detail, "load scrape failed");
         }
-        if self.decide(&mut state, &key.0, now) {
-            self.publish(&state);
-        }
+        // Published after every read: the view carries the loads too
+        // (cost-aware tiers, canary rollback), and only a visible change
+        // reaches the daemon.
+        self.decide(&mut state, &key.0, now);
+        self.publish(&state);
     }
 
     /// Moves the factors of `pool` that hysteresis lets move, unless the
@@ -329,7 +331,18 @@ impl Shared {
         for (key, entry) in &state.entries {
             self.metrics.set_factor(key, entry.applied, false);
         }
-        let view = LoadView { factors };
+        let loads_percent = state
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| {
+                let load = entry.reading.smoothed?;
+                Some((key.clone(), (load * 100.0).round().clamp(0.0, 1e6) as u32))
+            })
+            .collect();
+        let view = LoadView {
+            factors,
+            loads_percent,
+        };
         self.view.send_if_modified(|current| {
             let changed = *current != view;
             *current = view;

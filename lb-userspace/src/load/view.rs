@@ -13,6 +13,10 @@ use super::headroom::scaled_weight;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadView {
     pub(super) factors: BTreeMap<(String, IpAddr), f64>,
+    /// Each backend's smoothed load (1 = full), in whole percent so that
+    /// the view changes (and the daemon rewrites) only on a visible move;
+    /// a backend with no good reading is not listed.
+    pub(super) loads_percent: BTreeMap<(String, IpAddr), u32>,
 }
 
 impl LoadView {
@@ -22,6 +26,26 @@ impl LoadView {
             .get(&(pool.to_owned(), addr))
             .copied()
             .unwrap_or(1.0)
+    }
+}
+
+impl LoadView {
+    /// The smoothed load of `addr` in `pool` (1 = full), if read.
+    pub fn load(&self, pool: &str, addr: IpAddr) -> Option<f64> {
+        let percent = self.loads_percent.get(&(pool.to_owned(), addr))?;
+        Some(f64::from(*percent) / 100.0)
+    }
+
+    /// The mean smoothed load of the backends of `pool` that have one.
+    pub fn pool_load(&self, pool: &str) -> Option<f64> {
+        let loads: Vec<u32> = self
+            .loads_percent
+            .iter()
+            .filter(|((p, _), _)| p == pool)
+            .map(|(_, &load)| load)
+            .collect();
+        let sum: u32 = loads.iter().sum();
+        (!loads.is_empty()).then(|| f64::from(sum) / 100.0 / loads.len() as f64)
     }
 }
 
