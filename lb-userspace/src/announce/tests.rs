@@ -90,6 +90,8 @@ fn state(backends: &[(AdminState, u32)]) -> DesiredState {
         table_size: 13,
         pool: "web".to_owned(),
         backends,
+        owner: None,
+        ports: Vec::new(),
     };
     DesiredState {
         vips: vec![vip],

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use lb_common::policy::{MAX_SOURCE_RULES, MAX_TENANT_CLASSES};
 use serde_saphyr::Location;
 
 use super::raw::{
@@ -15,12 +16,6 @@ use super::routing::{
 use super::types::{PoolConfig, Share};
 use super::validate::Checker;
 use super::values;
-
-/// Most source rules of one VIP (the kernel's `SOURCE_RULES` holds
-/// those of every VIP).
-pub const MAX_SOURCE_RULES: u32 = 16_384;
-/// Most tenant classes.
-pub const MAX_TENANT_CLASSES: u32 = 256;
 
 /// Accepted `tenants.*.new_flows_per_second`, per CPU.
 pub const TENANT_RATE_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000_000;

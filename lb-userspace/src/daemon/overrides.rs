@@ -134,6 +134,8 @@ mod tests {
             table_size: 7,
             pool: "web".to_owned(),
             backends,
+            owner: None,
+            ports: Vec::new(),
         };
         DesiredState {
             vips: vec![vip],

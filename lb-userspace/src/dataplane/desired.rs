@@ -1,7 +1,7 @@
 //! What the maps should hold, in the data plane's own terms: the config
 //! boiled down to services, backends and settings, before ids are given.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use lb_common::{BACKEND_F_IN_TABLE, BACKEND_F_UP, Settings, VipKey};
@@ -13,6 +13,23 @@ pub struct DesiredState {
     pub vips: Vec<DesiredVip>,
     /// `SETTINGS[0]`.
     pub settings: Settings,
+    /// Each VIP's routing policy, by VIP name; VIPs without one are not
+    /// listed.
+    pub policy: BTreeMap<String, DesiredPolicy>,
+    /// Each pool's fallback pool.
+    pub fallback: BTreeMap<String, String>,
+    /// Tenant classes and their new-flow budgets, by name.
+    pub tenants: BTreeMap<String, crate::config::TenantLimit>,
+}
+
+/// The routing policy of one VIP, by pool names; the plan gives them ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesiredPolicy {
+    /// The canary pool and its share in force (configured, or set by the
+    /// operator or a rollback).
+    pub canary: Option<(String, crate::config::Share)>,
+    /// Client prefixes and what they get.
+    pub source_rules: Vec<crate::config::SourceRule>,
 }
 
 /// One service.
@@ -30,6 +47,32 @@ pub struct DesiredVip {
     pub pool: String,
     /// The pool's backends.
     pub backends: Vec<DesiredBackend>,
+    /// For a table other than the VIP's own (a pool its policy reaches):
+    /// the VIP's name. `key` is then a table key (`TABLE_KEY_KIND`), never
+    /// written to `VIPS`, and `name` is `VIP/POOL`.
+    pub owner: Option<String>,
+    /// Destination ports (port pools) whose `VIPS` keys name this table.
+    pub ports: Vec<u16>,
+}
+
+/// `VipKey::kind` of a table key: xlbd's own name for a table other than a
+/// VIP's default one, to give it an id. Never written to `VIPS`.
+pub const TABLE_KEY_KIND: u8 = 0xff;
+
+impl DesiredVip {
+    /// The key naming VIP `service`'s table of `pool`: the service key with
+    /// `TABLE_KEY_KIND` and a 24-bit hash of the pool name.
+    pub fn table_key(service: &VipKey, pool: &str) -> VipKey {
+        let hash = pool.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        let [a, b, c, _] = hash.to_le_bytes();
+        VipKey {
+            kind: TABLE_KEY_KIND,
+            _pad: [a, b, c],
+            ..*service
+        }
+    }
 }
 
 /// One backend of one VIP.

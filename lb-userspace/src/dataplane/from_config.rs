@@ -1,6 +1,7 @@
 //! The config seen by the data plane: what to attach where, and what the
 //! maps should hold. The only place the data plane reads `Config`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use lb_common::{
@@ -9,7 +10,7 @@ use lb_common::{
 
 use crate::config::{AttachMode, BackendState, Config, Prefix};
 
-use super::desired::{AdminState, DesiredBackend, DesiredState, DesiredVip};
+use super::desired::{AdminState, DesiredBackend, DesiredPolicy, DesiredState, DesiredVip};
 use super::error::XdpAttachMode;
 use super::live::ip_to_key_addr;
 use super::pins::PinDir;
@@ -56,27 +57,8 @@ impl Startup {
 /// caught it).
 pub fn desired_state(config: &Config) -> Result<DesiredState, DataplaneError> {
     let mut vips = Vec::with_capacity(config.vips.len());
+    let mut policy = BTreeMap::new();
     for vip in &config.vips {
-        let pool = config
-            .pools
-            .get(&vip.pool)
-            .ok_or_else(|| DataplaneError::UnknownPool {
-                vip: vip.name.clone(),
-                pool: vip.pool.clone(),
-            })?;
-        let backends = pool
-            .backends
-            .iter()
-            .map(|backend| DesiredBackend {
-                addr: backend.address,
-                weight: backend.weight,
-                state: match backend.state {
-                    BackendState::Ready => AdminState::Ready,
-                    BackendState::Drain => AdminState::Drain,
-                    BackendState::Maint => AdminState::Maint,
-                },
-            })
-            .collect();
         let (addr, family) = ip_to_key_addr(vip.address);
         let key = VipKey {
             addr,
@@ -91,19 +73,73 @@ pub fn desired_state(config: &Config) -> Result<DesiredState, DataplaneError> {
         } else {
             0
         };
-        vips.push(DesiredVip {
-            name: vip.name.clone(),
-            key,
-            flags,
-            table_size: vip.table_size,
-            pool: vip.pool.clone(),
-            backends,
-        });
+        // The VIP's own table first, then one per other pool it reaches.
+        for pool_name in config.tables_of(vip) {
+            let pool = config
+                .pools
+                .get(pool_name)
+                .ok_or_else(|| DataplaneError::UnknownPool {
+                    vip: vip.name.clone(),
+                    pool: pool_name.to_owned(),
+                })?;
+            let own = pool_name == vip.pool;
+            let ports = vip
+                .port_pools
+                .iter()
+                .filter(|(_, p)| p.as_str() == pool_name)
+                .map(|(&port, _)| port)
+                .collect();
+            vips.push(DesiredVip {
+                name: if own {
+                    vip.name.clone()
+                } else {
+                    format!("{}/{pool_name}", vip.name)
+                },
+                key: if own {
+                    key
+                } else {
+                    DesiredVip::table_key(&key, pool_name)
+                },
+                flags,
+                table_size: vip.table_size,
+                pool: pool_name.to_owned(),
+                backends: pool.backends.iter().map(desired_backend).collect(),
+                owner: (!own).then(|| vip.name.clone()),
+                ports,
+            });
+        }
+        if vip.canary.is_some() || !vip.source_rules.is_empty() {
+            let entry = DesiredPolicy {
+                canary: vip.canary.as_ref().map(|c| (c.pool.clone(), c.share)),
+                source_rules: vip.source_rules.clone(),
+            };
+            policy.insert(vip.name.clone(), entry);
+        }
     }
+    let fallback = config
+        .pools
+        .iter()
+        .filter_map(|(name, pool)| Some((name.clone(), pool.fallback.clone()?)))
+        .collect();
     Ok(DesiredState {
         vips,
         settings: settings(config),
+        policy,
+        fallback,
+        tenants: config.tenants.clone(),
     })
+}
+
+fn desired_backend(backend: &crate::config::BackendConfig) -> DesiredBackend {
+    DesiredBackend {
+        addr: backend.address,
+        weight: backend.weight,
+        state: match backend.state {
+            BackendState::Ready => AdminState::Ready,
+            BackendState::Drain => AdminState::Drain,
+            BackendState::Maint => AdminState::Maint,
+        },
+    }
 }
 
 /// `SETTINGS[0]` for `config`'s encapsulation.

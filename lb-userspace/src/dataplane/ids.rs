@@ -48,6 +48,19 @@ impl Ids {
         self.next_backend = self.next_backend.max(id + 1) % self.limits.backends;
     }
 
+    /// The id of the VIP or table `key`, if it has one.
+    pub fn get_vip(&self, key: &VipKey) -> Option<u32> {
+        self.vips.get(key).copied()
+    }
+
+    /// Records that table `key` keeps `id` (read back from a port key),
+    /// unless it has an id already or `id` is taken.
+    pub fn adopt_vip_if_free(&mut self, key: VipKey, id: u32) {
+        if !self.vips.contains_key(&key) && !self.vips.values().any(|&taken| taken == id) {
+            self.vips.insert(key, id);
+        }
+    }
+
     /// The id of the VIP `key`, given a new one if it has none.
     ///
     /// # Errors

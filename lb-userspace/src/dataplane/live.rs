@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::MapError;
-use lb_common::maps::{BACKENDS, MAGLEV, SETTINGS, VIP_ADDRS, VIPS};
+use lb_common::maps::{BACKENDS, MAGLEV, SETTINGS, SOURCE_RULES, VIP_ADDRS, VIPS};
 use lb_common::{
-    Backend, FAMILY_V4, FAMILY_V6, Settings, VIP_FILTER_WORDS, VIP_KIND_SERVICE, Vip, VipKey,
-    maglev_base, vip_filter_bit,
+    Backend, FAMILY_V4, FAMILY_V6, Settings, SourceRule, SourceRuleKey, TenantLimit,
+    VIP_FILTER_WORDS, VIP_KIND_SERVICE, Vip, VipKey, maglev_base, vip_filter_bit,
 };
 
 use super::desired::AdminState;
@@ -53,6 +53,12 @@ pub struct Live {
     pub settings: Settings,
     /// Ids given to the VIPs and backends above.
     pub ids: Ids,
+    /// Port-pool service keys in `VIPS` and the table value each holds.
+    pub port_keys: HashMap<VipKey, Vip>,
+    /// `SOURCE_RULES` entries by (trie prefix length, key).
+    pub source_rules: HashMap<(u32, SourceRuleKey), SourceRule>,
+    /// `TENANT_LIMITS` entries written, from class 0.
+    pub tenant_limits: Vec<TenantLimit>,
 }
 
 impl Live {
@@ -78,6 +84,12 @@ impl Live {
                 live.address_keys.insert(key, value);
                 continue;
             }
+            // A port pool's key holds a table of another VIP's (its
+            // owner's); only a VIP's own table has `owner_id == id`.
+            if value.owner_id != value.id {
+                live.port_keys.insert(key, value);
+                continue;
+            }
             let table = read_table(maps, &value)?;
             live.ids.adopt_vip(key, value.id);
             let name = describe_key(&key);
@@ -97,6 +109,16 @@ impl Live {
                 config: None,
             };
             live.backends.insert(id, backend);
+        }
+
+        for entry in maps.source_rules.iter() {
+            let (key, rule) = match entry {
+                Ok(entry) => entry,
+                Err(MapError::KeyNotFound) => continue,
+                Err(source) => return Err(map_error(SOURCE_RULES, source)),
+            };
+            live.source_rules
+                .insert((key.prefix_len(), key.data()), rule);
         }
 
         live.settings = maps
@@ -146,7 +168,7 @@ pub fn write_vip_filter(
 }
 
 /// Reads the live half of `vip`'s Maglev table.
-fn read_table(maps: &Maps, vip: &Vip) -> Result<Vec<u32>, DataplaneError> {
+pub(super) fn read_table(maps: &Maps, vip: &Vip) -> Result<Vec<u32>, DataplaneError> {
     let base = vip.table_base();
     (base..base + vip.table_size)
         .map(|index| maps.maglev.get(&index, 0).map_err(|e| map_error(MAGLEV, e)))

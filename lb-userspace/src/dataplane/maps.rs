@@ -1,12 +1,15 @@
 //! Typed handles on the maps xlbd owns.
 
 use aya::Ebpf;
-use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray};
 use lb_common::maps::{
-    BACKEND_STATS, BACKENDS, FLOW_INSERTS, FLOWS, MAGLEV, SETTINGS, STATS, VIP_ADDRS, VIP_STATS,
-    VIPS,
+    BACKEND_STATS, BACKENDS, FLOW_INSERTS, FLOWS, MAGLEV, POLICY_STATS, POOL_TABLES, SETTINGS,
+    SOURCE_RULES, STATS, TENANT_LIMITS, VIP_ADDRS, VIP_STATS, VIPS,
 };
-use lb_common::{Backend, Flow, FlowKey, Settings, TrafficCounters, Vip, VipKey};
+use lb_common::{
+    Backend, Flow, FlowKey, PolicyCounters, Settings, SourceRule, SourceRuleKey, TenantLimit,
+    TrafficCounters, Vip, VipKey,
+};
 
 use super::pins::PinDir;
 use super::{DataplaneError, Limits};
@@ -33,6 +36,14 @@ pub struct Maps {
     pub vip_stats: PerCpuArray<MapData, TrafficCounters>,
     /// Traffic by backend id, per CPU.
     pub backend_stats: PerCpuArray<MapData, TrafficCounters>,
+    /// Every table's `Vip` value, by table id.
+    pub pool_tables: Array<MapData, Vip>,
+    /// Client prefixes per service table.
+    pub source_rules: LpmTrie<MapData, SourceRuleKey, SourceRule>,
+    /// New-flow budgets by tenant class id.
+    pub tenant_limits: Array<MapData, TenantLimit>,
+    /// What the routing policy did, by table id, per CPU.
+    pub policy_stats: PerCpuArray<MapData, PolicyCounters>,
 }
 
 impl Maps {
@@ -85,6 +96,10 @@ impl Maps {
             flow_inserts: typed(FLOW_INSERTS, open(FLOW_INSERTS)?)?,
             vip_stats: typed(VIP_STATS, open(VIP_STATS)?)?,
             backend_stats: typed(BACKEND_STATS, open(BACKEND_STATS)?)?,
+            pool_tables: typed(POOL_TABLES, open(POOL_TABLES)?)?,
+            source_rules: typed(SOURCE_RULES, open(SOURCE_RULES)?)?,
+            tenant_limits: typed(TENANT_LIMITS, open(TENANT_LIMITS)?)?,
+            policy_stats: typed(POLICY_STATS, open(POLICY_STATS)?)?,
         })
     }
 }

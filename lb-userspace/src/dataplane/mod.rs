@@ -21,6 +21,7 @@ pub mod maps;
 mod netlink;
 pub mod pins;
 mod plan;
+mod policy_plan;
 
 use aya::Ebpf;
 use aya::programs::Xdp;

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use lb_common::{Backend, VIP_F_NO_FRAGMENTS, VIP_KIND_ADDRESS, VIP_KIND_SERVICE, Vip, VipKey};
+use lb_common::{
+    Backend, SourceRule, SourceRuleKey, TenantLimit, VIP_F_NO_FRAGMENTS, VIP_KIND_ADDRESS,
+    VIP_KIND_SERVICE, Vip, VipKey,
+};
 
 use crate::maglev::{MaglevBackend, build_table};
 
@@ -12,6 +15,7 @@ use super::DataplaneError;
 use super::desired::{AdminState, DesiredState, Health};
 use super::ids::Ids;
 use super::live::{Live, ip_to_key_addr};
+pub use super::policy_plan::TablePolicy;
 
 /// A service as it must be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +30,8 @@ pub struct PlannedVip {
     pub table_size: u32,
     /// Backend id of every slot.
     pub table: Vec<u32>,
+    /// The policy fields of its `Vip` value.
+    pub policy: TablePolicy,
 }
 
 /// A backend entry as it must be.
@@ -48,6 +54,12 @@ pub struct Plan {
     pub vips: HashMap<VipKey, PlannedVip>,
     /// Backend entries in use, by id.
     pub backends: BTreeMap<u32, PlannedBackend>,
+    /// `SOURCE_RULES` entries by (trie prefix length, key).
+    pub source_rules: HashMap<(u32, SourceRuleKey), SourceRule>,
+    /// `TENANT_LIMITS` entries from class id 0.
+    pub tenant_limits: Vec<TenantLimit>,
+    /// Extra `VIPS` service keys (port pools) and the table key each names.
+    pub port_keys: HashMap<VipKey, VipKey>,
 }
 
 /// Gives ids and builds tables for `desired`, starting from `live`.
@@ -61,6 +73,16 @@ pub fn plan(desired: &DesiredState, live: &Live, health: &Health) -> Result<Plan
         ids: live.ids.clone(),
         ..Plan::default()
     };
+    // Ids first: a table's policy names other tables by id.
+    for vip in &desired.vips {
+        plan.ids.vip(vip.key)?;
+    }
+    let policy = super::policy_plan::policy(desired, &plan.ids);
+    plan.source_rules = policy.source_rules;
+    plan.tenant_limits = policy.tenant_limits;
+    plan.port_keys = policy.port_keys;
+    let mut tables = policy.tables;
+
     for vip in &desired.vips {
         let id = plan.ids.vip(vip.key)?;
         let mut ids = Vec::with_capacity(vip.backends.len());
@@ -114,6 +136,7 @@ pub fn plan(desired: &DesiredState, live: &Live, health: &Health) -> Result<Plan
             flags: vip.flags,
             table_size: vip.table_size,
             table,
+            policy: tables.remove(&vip.key).unwrap_or_default(),
         };
         if plan.vips.insert(vip.key, planned).is_some() {
             return Err(DataplaneError::DuplicateVip {
@@ -185,6 +208,8 @@ mod tests {
             table_size: 13,
             pool: "web".to_owned(),
             backends,
+            owner: None,
+            ports: Vec::new(),
         };
         DesiredState {
             vips: vec![vip],

@@ -170,6 +170,8 @@ fn desired(states: [AdminState; 3]) -> DesiredState {
         table_size: 13,
         pool: "web".to_owned(),
         backends,
+        owner: None,
+        ports: Vec::new(),
     };
     DesiredState {
         vips: vec![vip],
