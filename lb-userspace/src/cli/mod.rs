@@ -21,6 +21,7 @@ mod socket;
 mod stats;
 mod status;
 mod svc;
+mod vip;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ enum Command {
     /// Services: `xlbctl svc list --stats`.
     #[command(subcommand)]
     Svc(svc::SvcCommand),
+    /// VIP routing policy: `xlbctl vip split llm canary=5%`.
+    #[command(subcommand)]
+    Vip(vip::VipCommand),
     /// Backends: `xlbctl backend drain 10.1.0.7 --wait`.
     #[command(subcommand)]
     Backend(backend::BackendCommand),
@@ -120,6 +124,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let context = Context::new(cli);
     match &cli.command {
         Command::Svc(command) => svc::run(&context, command),
+        Command::Vip(command) => vip::run(&context, command),
         Command::Backend(command) => backend::run(&context, command),
         Command::Ct(command) => ct::run(&context, command),
         Command::Maglev(command) => maglev::run(&context, command),

@@ -102,9 +102,45 @@ pub fn services(maps: &Maps, views: &[VipView], count_flows: bool) -> anyhow::Re
     } else {
         Default::default()
     };
+    let mut entries: Vec<(u32, IpAddr, u16, String, lb_common::Vip)> = live
+        .vips
+        .iter()
+        .map(|(key, vip)| {
+            let address =
+                key_addr_to_ip(&key.addr, key.family).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let port = u16::from_be(key.port_be);
+            (
+                vip.value.id,
+                address,
+                port,
+                protocol_name(key.proto),
+                vip.value,
+            )
+        })
+        .collect();
+    // The pool tables of VIPs with a routing policy have no key of their
+    // own in VIPS: the status file names them (`VIP/POOL`), POOL_TABLES
+    // holds their values.
+    for view in views {
+        if entries.iter().any(|e| e.0 == view.id) {
+            continue;
+        }
+        let Ok(value) = maps.pool_tables.get(&view.id, 0) else {
+            continue;
+        };
+        if value.table_size == 0 {
+            continue;
+        }
+        entries.push((
+            view.id,
+            view.address,
+            view.port,
+            view.protocol.clone(),
+            value,
+        ));
+    }
     let mut services = Vec::new();
-    for (key, vip) in &live.vips {
-        let id = vip.value.id;
+    for (id, address, port, protocol, value) in entries {
         let view = views.iter().find(|v| v.id == id);
         let mut backends = Vec::new();
         for (&backend_id, backend) in live.backends.iter().filter(|(_, b)| b.entry.vip_id == id) {
@@ -131,12 +167,12 @@ pub fn services(maps: &Maps, views: &[VipView], count_flows: bool) -> anyhow::Re
         services.push(Service {
             name: view.map(|v| v.name.clone()),
             id,
-            address: key_addr_to_ip(&key.addr, key.family).unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            port: u16::from_be(key.port_be),
-            protocol: protocol_name(key.proto),
+            address,
+            port,
+            protocol,
             pool: view.map(|v| v.pool.clone()),
-            table_size: vip.value.table_size,
-            table_half: vip.value.table_half,
+            table_size: value.table_size,
+            table_half: value.table_half,
             flows: vip_flows.get(&id).copied().unwrap_or(0),
             traffic: counters::vip_traffic_of(maps, id)?.into(),
             backends,

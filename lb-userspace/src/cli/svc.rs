@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::model::{self, Service, Traffic, endpoint};
 use super::output::{self, Format, opt};
 use super::{Context, parse_duration};
+use crate::config::Share;
+use crate::daemon::canary::CanaryRow;
 
 /// `xlbctl svc ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -54,7 +56,11 @@ pub fn run(context: &Context, command: &SvcCommand) -> anyhow::Result<()> {
         }),
         Format::Json => output::json(&services),
         Format::Table => {
-            print_table(&services, args.stats || args.rate, args.rate);
+            let canaries = context
+                .status
+                .as_ref()
+                .map_or(&[][..], |s| s.canaries.as_slice());
+            print_table(&services, canaries, args.stats || args.rate, args.rate);
             Ok(())
         }
     }
@@ -92,7 +98,7 @@ fn per_second(old: u64, new: u64, seconds: f64) -> u64 {
     (new.saturating_sub(old) as f64 / seconds.max(1e-3)).round() as u64
 }
 
-fn print_table(services: &[Service], traffic: bool, rate: bool) {
+fn print_table(services: &[Service], canaries: &[CanaryRow], traffic: bool, rate: bool) {
     let mut header = vec![
         "VIP / BACKEND",
         "NAME",
@@ -126,6 +132,12 @@ fn print_table(services: &[Service], traffic: bool, rate: bool) {
             row.extend(figures(service.traffic));
         }
         table.add_row(row);
+        let canary = canaries
+            .iter()
+            .find(|c| service.name.as_ref() == Some(&c.vip));
+        if let Some(canary) = canary {
+            table.add_row(vec![format!("  canary {}", canary_text(canary))]);
+        }
         for member in &service.backends {
             let mut row = vec![
                 format!("  -> {}", member.address),
@@ -142,6 +154,23 @@ fn print_table(services: &[Service], traffic: bool, rate: bool) {
         }
     }
     output::print(&table);
+}
+
+/// `pool P at 5% (config 10%)`, with the rollbacks if any.
+fn canary_text(canary: &CanaryRow) -> String {
+    let percent =
+        |bp: u16| crate::daemon::canary::percent(Share::from_basis_points(bp).unwrap_or_default());
+    let mut text = format!(
+        "-> pool {} at {} (config {})",
+        canary.pool,
+        percent(canary.effective_bp),
+        percent(canary.configured_bp)
+    );
+    if canary.rollbacks_total > 0 {
+        let why = canary.last_rollback.as_deref().unwrap_or("?");
+        text += &format!(", rolled back {}x, last: {why}", canary.rollbacks_total);
+    }
+    text
 }
 
 fn figures(t: Traffic) -> [String; 3] {

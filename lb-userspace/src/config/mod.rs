@@ -65,6 +65,16 @@ pub use validate::{
     DEFAULT_CONTROL_SOCKET, DEFAULT_METRICS_LISTEN, DEFAULT_PIN_PATH, FLOW_TABLE_RANGE, MTU_RANGE,
 };
 
+/// Parses a share written as a percentage with up to two decimals, as in
+/// `5%` or `12.5%` (as `canary.share`).
+///
+/// # Errors
+///
+/// When `text` is not such a percentage from 0 % to 100 %.
+pub fn parse_percent(text: &str) -> Result<Share, String> {
+    values::percent(text)
+}
+
 /// A config that passed validation, with what it was warned about.
 #[derive(Clone, Debug)]
 pub struct Loaded {

@@ -47,6 +47,15 @@ pub enum Request {
         /// Pool; `None` means every pool that has the address.
         pool: Option<String>,
     },
+    /// Set (or with `None`, reset to the config's) the canary share of a
+    /// VIP; kept across reloads.
+    SplitVip {
+        /// VIP name.
+        vip: String,
+        /// The share in basis points (1/10 000), or `None` to go back to
+        /// the config's.
+        canary_basis_points: Option<u16>,
+    },
     /// Reload the config file.
     Reload,
     /// The autoscaled pools, answered in [`Response::autoscaler`].

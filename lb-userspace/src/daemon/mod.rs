@@ -6,6 +6,7 @@
 //! tell systemd it is ready; then reload on SIGHUP or when the config file
 //! changes, until SIGTERM or SIGINT. Exiting leaves the data plane running.
 
+pub mod canary;
 pub mod check;
 pub mod control;
 pub mod detach;

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::BackendState;
+use crate::config::{BackendState, Share};
 use crate::dataplane::desired::{AdminState, DesiredBackend, DesiredState};
 
 /// What the operator set on one backend.
@@ -27,10 +27,12 @@ pub struct Override {
     pub weight: Option<u32>,
 }
 
-/// Every override, by (pool, backend address).
+/// Every override: backends by (pool, address), canary shares by VIP.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     by_backend: BTreeMap<(String, IpAddr), Override>,
+    // Set by `xlbctl vip split` or by an automatic rollback (0).
+    canary_shares: BTreeMap<String, Share>,
 }
 
 impl Overrides {
@@ -56,7 +58,21 @@ impl Overrides {
         self.by_backend.remove(&(pool.to_owned(), addr)).is_some()
     }
 
+    /// The canary share set on VIP `vip`, if any.
+    pub fn canary_share(&self, vip: &str) -> Option<Share> {
+        self.canary_shares.get(vip).copied()
+    }
+
+    /// Sets (`Some`) or clears (`None`) the canary share of VIP `vip`.
+    pub fn set_canary_share(&mut self, vip: &str, share: Option<Share>) {
+        match share {
+            Some(share) => self.canary_shares.insert(vip.to_owned(), share),
+            None => self.canary_shares.remove(vip),
+        };
+    }
+
     /// Drops overrides of backends `desired` no longer has; returns them.
+    /// Canary shares of VIPs that no longer have a canary go too.
     pub fn prune(&mut self, desired: &DesiredState) -> Vec<(String, IpAddr)> {
         let present = |(pool, addr): &(String, IpAddr)| {
             desired
@@ -73,6 +89,8 @@ impl Overrides {
         for key in &gone {
             self.by_backend.remove(key);
         }
+        let has_canary = |vip: &String| desired.policy.get(vip).is_some_and(|p| p.canary.is_some());
+        self.canary_shares.retain(|vip, _| has_canary(vip));
         gone
     }
 
@@ -96,6 +114,11 @@ impl Overrides {
         for vip in &mut out.vips {
             for backend in &mut vip.backends {
                 *backend = self.overlay_backend(&vip.pool, backend);
+            }
+        }
+        for (vip, policy) in &mut out.policy {
+            if let (Some(canary), Some(share)) = (&mut policy.canary, self.canary_share(vip)) {
+                canary.share = share;
             }
         }
         out

@@ -91,6 +91,18 @@ pub struct Daemon {
     dataplane_lost: bool,
     // Sizes the autoscaled pools; its standby phases bend `desired`.
     autoscaler: Autoscaler,
+    // Cost tiers of the pools with `cost_aware`, from the running config.
+    cost_aware: std::collections::BTreeMap<String, crate::config::CostAware>,
+    // Automatic canary rollbacks since start.
+    rollbacks: super::canary::Rollbacks,
+}
+
+/// The `cost_aware` settings of `config`'s pools, by pool name.
+fn cost_aware(config: &Config) -> std::collections::BTreeMap<String, crate::config::CostAware> {
+    let pools = config.pools.iter();
+    pools
+        .filter_map(|(name, pool)| Some((name.clone(), pool.cost_aware.clone()?)))
+        .collect()
 }
 
 impl Daemon {
@@ -173,6 +185,8 @@ impl Daemon {
             servable: Default::default(),
             dataplane_lost: false,
             autoscaler,
+            cost_aware: cost_aware(&config),
+            rollbacks: Default::default(),
         };
         // Announces what the first apply can serve (no map changes).
         daemon.reapply()?;
@@ -276,7 +290,10 @@ impl Daemon {
         self.load.update_config(&config);
         self.update_announce(config.announce.as_ref());
         self.autoscaler.update_config(&config, Instant::now());
-        let changes = self.apply_config(desired)?;
+        let previous_cost = std::mem::replace(&mut self.cost_aware, cost_aware(&config));
+        let changes = self.apply_config(desired).inspect_err(|_| {
+            self.cost_aware = previous_cost;
+        })?;
         self.status.config_version = config.version();
         Ok((changes, restart_needed))
     }

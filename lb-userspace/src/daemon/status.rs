@@ -63,6 +63,10 @@ pub struct DaemonStatus {
     pub tables: BTreeMap<String, crate::dataplane::TableSwaps>,
     /// One row per autoscaled pool; filled by the autoscaler.
     pub autoscale: Vec<crate::autoscale::AutoscaleRow>,
+    /// Each VIP's canary: configured, operator's and effective shares,
+    /// rollbacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<super::canary::CanaryRow>,
 }
 
 /// One interface `xlb` is attached to.

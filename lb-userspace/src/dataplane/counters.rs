@@ -69,6 +69,27 @@ pub fn backend_traffic_of(maps: &Maps, id: u32) -> Result<TrafficCounters, Datap
     sum(maps.backend_stats.get(&id, 0)).map_err(backend_stats_error)
 }
 
+/// What the routing policy did at table `id`, summed over every possible
+/// CPU.
+///
+/// # Errors
+///
+/// When the `POLICY_STATS` entry cannot be read (`id` out of range).
+pub fn policy_of(maps: &Maps, id: u32) -> Result<lb_common::PolicyCounters, DataplaneError> {
+    let values = maps
+        .policy_stats
+        .get(&id, 0)
+        .map_err(|source| DataplaneError::Map {
+            name: lb_common::maps::POLICY_STATS,
+            source,
+        })?;
+    let mut total = lb_common::PolicyCounters::default();
+    for value in values.iter() {
+        total.add(value);
+    }
+    Ok(total)
+}
+
 /// Every tracked flow. The XDP program keeps adding flows meanwhile, so this
 /// is a snapshot that may miss the newest.
 ///

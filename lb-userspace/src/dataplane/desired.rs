@@ -22,12 +22,23 @@ pub struct DesiredState {
     pub tenants: BTreeMap<String, crate::config::TenantLimit>,
 }
 
+/// A VIP's canary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredCanary {
+    /// The canary pool.
+    pub pool: String,
+    /// Share of new flows in force: configured, or set by the operator
+    /// (`xlbctl vip split`) or a rollback.
+    pub share: crate::config::Share,
+    /// When to roll back to 0 on its own.
+    pub rollback: Option<crate::config::Rollback>,
+}
+
 /// The routing policy of one VIP, by pool names; the plan gives them ids.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DesiredPolicy {
-    /// The canary pool and its share in force (configured, or set by the
-    /// operator or a rollback).
-    pub canary: Option<(String, crate::config::Share)>,
+    /// The canary, if the VIP has one.
+    pub canary: Option<DesiredCanary>,
     /// Client prefixes and what they get.
     pub source_rules: Vec<crate::config::SourceRule>,
 }

@@ -10,7 +10,9 @@ use lb_common::{
 
 use crate::config::{AttachMode, BackendState, Config, Prefix};
 
-use super::desired::{AdminState, DesiredBackend, DesiredPolicy, DesiredState, DesiredVip};
+use super::desired::{
+    AdminState, DesiredBackend, DesiredCanary, DesiredPolicy, DesiredState, DesiredVip,
+};
 use super::error::XdpAttachMode;
 use super::live::ip_to_key_addr;
 use super::pins::PinDir;
@@ -110,7 +112,11 @@ pub fn desired_state(config: &Config) -> Result<DesiredState, DataplaneError> {
         }
         if vip.canary.is_some() || !vip.source_rules.is_empty() {
             let entry = DesiredPolicy {
-                canary: vip.canary.as_ref().map(|c| (c.pool.clone(), c.share)),
+                canary: vip.canary.as_ref().map(|c| DesiredCanary {
+                    pool: c.pool.clone(),
+                    share: c.share,
+                    rollback: c.rollback,
+                }),
                 source_rules: vip.source_rules.clone(),
             };
             policy.insert(vip.name.clone(), entry);

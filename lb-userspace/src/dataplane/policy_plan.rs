@@ -106,15 +106,15 @@ pub fn policy(desired: &DesiredState, ids: &Ids) -> PolicyPlan {
         let entry = vip.owner.is_none()
             || !vip.ports.is_empty()
             || rules.iter().any(|r| r.pool() == Some(vip.pool.as_str()));
-        if let Some((canary_pool, share)) = policy.and_then(|p| p.canary.as_ref())
+        if let Some(canary) = policy.and_then(|p| p.canary.as_ref())
             && entry
-            && *canary_pool != vip.pool
-            && !share.is_zero()
-            && let Some(canary_id) = table_id(owner, canary_pool)
+            && canary.pool != vip.pool
+            && !canary.share.is_zero()
+            && let Some(canary_id) = table_id(owner, &canary.pool)
         {
             table.flags |= VIP_F_CANARY;
             table.canary_id = canary_id;
-            table.canary_share = share_per_65536(*share);
+            table.canary_share = share_per_65536(canary.share);
         }
 
         let service = vip.owner.is_none() || !vip.ports.is_empty();

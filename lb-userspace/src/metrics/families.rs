@@ -41,6 +41,7 @@ pub fn render(
     outcomes(&mut registry, maps)?;
     daemon(&mut registry, status);
     tables(&mut registry, status);
+    super::policy::policy(&mut registry, status, maps)?;
     signals::health(&mut registry, &sources.health);
     signals::load(&mut registry, &sources.load);
     super::autoscale::autoscale(&mut registry, status);

@@ -11,6 +11,7 @@
 
 mod autoscale;
 mod families;
+mod policy;
 mod signals;
 
 use std::convert::Infallible;

@@ -8,6 +8,8 @@ use std::ops::ControlFlow;
 use tracing::{info, warn};
 
 use super::Daemon;
+use crate::config::Share;
+use crate::daemon::canary::{CanaryReading, CanaryRow, percent, rollback_reason};
 use crate::daemon::control::{Incoming, Request, Response};
 use crate::daemon::overrides::Override;
 use crate::daemon::status::{DaemonStatus, HealthTransitions, InterfaceView};
@@ -50,15 +52,120 @@ impl Daemon {
     /// the load factors.
     fn apply_steered(&mut self, desired: &DesiredState) -> anyhow::Result<usize> {
         let now = std::time::Instant::now();
+        self.roll_back_canaries(desired);
         let mut steered = self.overrides.overlay(desired);
         self.autoscaler.steer(&mut steered, now);
         let view = self.checker.view();
         self.health = crate::health::steer(&view, &mut steered, now);
-        crate::load::steer(&self.load.view(), &mut steered);
+        let load = self.load.view();
+        crate::load::steer(&load, &mut steered);
+        crate::load::steer_cost(&self.cost_aware, &load, &self.health, &mut steered);
         let changes = self.dataplane.apply(&steered, &self.health)?;
         let health = self.health.clone();
         self.announce(&steered, &health);
         Ok(changes)
+    }
+
+    /// Sets to 0 the share of every canary whose pool crosses a rollback
+    /// threshold of its VIP, logging and counting each rollback.
+    fn roll_back_canaries(&mut self, desired: &DesiredState) {
+        let view = self.checker.view();
+        let load = self.load.view();
+        for (vip, policy) in &desired.policy {
+            let Some(canary) = &policy.canary else {
+                continue;
+            };
+            let Some(rollback) = &canary.rollback else {
+                continue;
+            };
+            let share = self.overrides.canary_share(vip).unwrap_or(canary.share);
+            if share.is_zero() {
+                continue;
+            }
+            let table = desired
+                .vips
+                .iter()
+                .find(|t| t.pool == canary.pool && t.owner.as_deref() == Some(vip.as_str()));
+            let backends = table.map_or(&[][..], |t| t.backends.as_slice());
+            let reading = CanaryReading {
+                down: backends
+                    .iter()
+                    .filter(|b| !view.is_up(&canary.pool, b.addr))
+                    .count(),
+                backends: backends.len(),
+                load: load.pool_load(&canary.pool),
+            };
+            let Some(reason) = rollback_reason(rollback, &reading) else {
+                continue;
+            };
+            warn!(
+                vip,
+                pool = canary.pool,
+                share_bp = share.basis_points(),
+                reason,
+                "canary rolled back to 0 %; `xlbctl vip split` sets a share again"
+            );
+            self.overrides.set_canary_share(vip, Some(Share::ZERO));
+            *self.rollbacks.total.entry(vip.clone()).or_default() += 1;
+            self.rollbacks.last.insert(vip.clone(), reason);
+        }
+    }
+
+    /// Each VIP's canary as the status shows it.
+    fn canary_rows(&self) -> Vec<CanaryRow> {
+        let policies = self.desired.policy.iter();
+        let with_canary = policies.filter_map(|(vip, p)| Some((vip, p.canary.as_ref()?)));
+        with_canary
+            .map(|(vip, canary)| {
+                let operator = self.overrides.canary_share(vip);
+                CanaryRow {
+                    vip: vip.clone(),
+                    pool: canary.pool.clone(),
+                    configured_bp: canary.share.basis_points(),
+                    operator_bp: operator.map(Share::basis_points),
+                    effective_bp: operator.unwrap_or(canary.share).basis_points(),
+                    rollbacks_total: self.rollbacks.total.get(vip).copied().unwrap_or(0),
+                    last_rollback: self.rollbacks.last.get(vip).cloned(),
+                }
+            })
+            .collect()
+    }
+
+    /// Sets (`Some`) or resets (`None`) the canary share of `vip`, and
+    /// applies it.
+    fn split_vip(&mut self, vip: &str, share: Option<Share>) -> Response {
+        let canary = self.desired.policy.get(vip).and_then(|p| p.canary.as_ref());
+        let Some(canary) = canary else {
+            let known = self
+                .desired
+                .vips
+                .iter()
+                .any(|v| v.name == vip && v.owner.is_none());
+            return Response::failed(if known {
+                format!("VIP {vip} has no canary in the config")
+            } else {
+                format!("no VIP named {vip}")
+            });
+        };
+        let configured = canary.share;
+        let before = self.overrides.clone();
+        self.overrides.set_canary_share(vip, share);
+        let effective = share.unwrap_or(configured);
+        match self.reapply() {
+            Ok(changes) => Response::done(
+                format!(
+                    "VIP {vip} canary {} at {} (config {})",
+                    canary_pool_name(&self.desired, vip),
+                    percent(effective),
+                    percent(configured)
+                ),
+                changes,
+            ),
+            Err(e) => {
+                self.overrides = before;
+                Response::failed(format!("{e:#}"))
+            }
+        }
     }
 
     /// The status as the status file and the metrics show it.
@@ -68,6 +175,7 @@ impl Daemon {
         status.load = crate::daemon::status::load_rows(&self.load.metrics().snapshot());
         status.tables = self.dataplane.churn().clone();
         status.autoscale = self.autoscaler.rows();
+        status.canaries = self.canary_rows();
         // Standby phases show in the effective state and weight; `weight`
         // stays the config's.
         let mut shown = self.desired.clone();
@@ -128,6 +236,23 @@ impl Daemon {
                 if response.ok {
                     info!(uid = peer.uid, pid = ?peer.pid, %backend, ?pool,
                         "operator override cleared");
+                }
+                (response, ControlFlow::Continue(()))
+            }
+            Request::SplitVip {
+                vip,
+                canary_basis_points,
+            } => {
+                let share = canary_basis_points.and_then(Share::from_basis_points);
+                let response = match (canary_basis_points, share) {
+                    (Some(bp), None) => {
+                        Response::failed(format!("{bp} basis points is above 100 %"))
+                    }
+                    _ => self.split_vip(vip, share),
+                };
+                if response.ok {
+                    info!(uid = peer.uid, pid = ?peer.pid, vip, share_bp = ?canary_basis_points,
+                        "operator canary share set");
                 }
                 (response, ControlFlow::Continue(()))
             }
@@ -213,6 +338,12 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The canary pool of `vip`'s policy.
+fn canary_pool_name(desired: &DesiredState, vip: &str) -> String {
+    let canary = desired.policy.get(vip).and_then(|p| p.canary.as_ref());
+    canary.map(|c| c.pool.clone()).unwrap_or_default()
 }
 
 /// The checker's flip counts, one row per backend.
