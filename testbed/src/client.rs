@@ -41,6 +41,48 @@ pub(crate) fn http_get_with(agent: &ureq::Agent, target: SocketAddr) -> Result<S
         .with_context(|| format!("read body of GET {url}"))
 }
 
+/// GETs `/` from `target` over a new connection bound to `source` (an
+/// address of the calling thread's namespace) and returns the body.
+///
+/// # Errors
+/// On bind, connect or timeout, a status other than 200, or a reply
+/// without a body.
+pub(crate) fn http_get_from(source: std::net::IpAddr, target: SocketAddr) -> Result<String> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+    let domain = Domain::for_address(target);
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP)).context("tcp socket")?;
+    socket
+        .bind(&SockAddr::from(SocketAddr::new(source, 0)))
+        .with_context(|| format!("bind to {source}"))?;
+    socket
+        .connect_timeout(&SockAddr::from(target), REQUEST_TIMEOUT)
+        .with_context(|| format!("connect from {source} to {target}"))?;
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(REQUEST_TIMEOUT))
+        .context("set read timeout")?;
+    let request = format!("GET / HTTP/1.0\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .with_context(|| format!("send request to {target}"))?;
+    let mut reply = Vec::new();
+    stream
+        .read_to_end(&mut reply)
+        .with_context(|| format!("read reply from {target}"))?;
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("reply from {target} has no body: {reply:?}"))?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!(
+            "GET from {source} to {target}: {}",
+            head.lines().next().unwrap_or("")
+        );
+    }
+    Ok(body.to_owned())
+}
+
 /// Sends one datagram to `target` and returns the reply as text.
 ///
 /// # Errors

@@ -8,6 +8,10 @@
 //!         fd00:200::2    fd00:200::1       fd00::1         ├─ b1 10.0.0.11
 //!                                                          └─ bK 10.0.0.(10+K)
 //! ```
+//!
+//! The client also holds 10.201.0.2 and 10.202.0.2 on its `eth0` (the
+//! router 10.201.0.1 and 10.202.0.1), so tests of source-prefix policy can
+//! send from three client prefixes (`client_v4_in(prefix)`).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -19,6 +23,21 @@ pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 2);
 pub const ROUTER_CLIENT_SIDE_V4: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 /// The router's IPv6 address on the client side (P-rt eth-cl).
 pub const ROUTER_CLIENT_SIDE_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 1);
+/// How many IPv4 client prefixes the client has: 10.(200+i).0.0/24 for i
+/// in 0..CLIENT_PREFIXES, its address .2 there, the router's .1.
+pub const CLIENT_PREFIXES: u8 = 3;
+
+/// The client's address in client prefix `i` (0 is `CLIENT_V4`):
+/// 10.(200+i).0.2.
+pub fn client_v4_in(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 200 + i.min(CLIENT_PREFIXES - 1), 0, 2)
+}
+
+/// The router's address in client prefix `i`: 10.(200+i).0.1.
+pub fn router_client_side_v4_in(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 200 + i.min(CLIENT_PREFIXES - 1), 0, 1)
+}
+
 /// The router's address on the bridge (P-rt eth0): the gateway of the LB and
 /// the backends.
 pub const ROUTER_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -242,6 +242,11 @@ fn default_routes_via_router() -> Vec<String> {
 
 fn configure_client(ns: &Namespaces) -> Result<()> {
     let mut lines = addresses("eth0", plan::CLIENT_V4, plan::CLIENT_V6);
+    // The other client prefixes, for source-prefix policy tests; replies
+    // to them come back over the router's connected routes.
+    for i in 1..plan::CLIENT_PREFIXES {
+        lines.push(format!("addr add {}/24 dev eth0", plan::client_v4_in(i)));
+    }
     lines.push(format!(
         "route add default via {}",
         plan::ROUTER_CLIENT_SIDE_V4
@@ -259,6 +264,10 @@ fn configure_router(ns: &Namespaces) -> Result<()> {
         plan::ROUTER_CLIENT_SIDE_V4,
         plan::ROUTER_CLIENT_SIDE_V6,
     );
+    for i in 1..plan::CLIENT_PREFIXES {
+        let address = plan::router_client_side_v4_in(i);
+        lines.push(format!("addr add {address}/24 dev eth-cl"));
+    }
     lines.extend(addresses("eth0", plan::ROUTER_V4, plan::ROUTER_V6));
     lines.push(format!(
         "route add {} via {}",

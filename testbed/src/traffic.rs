@@ -60,6 +60,29 @@ impl Testbed {
         })
     }
 
+    /// Like `run_requests`, each connection from the client's address
+    /// `source` (one of `plan::client_v4_in`).
+    ///
+    /// # Errors
+    /// Only when the client namespace cannot be entered.
+    pub fn run_requests_from(
+        &self,
+        source: std::net::IpAddr,
+        target: SocketAddr,
+        n: usize,
+    ) -> Result<RequestStats> {
+        self.in_ns(self.client_ns(), || {
+            let mut stats = RequestStats::default();
+            for _ in 0..n {
+                match client::http_get_from(source, target) {
+                    Ok(body) => stats.record_answer(&body),
+                    Err(err) => stats.record_failure(&err),
+                }
+            }
+            stats
+        })
+    }
+
     /// Opens a TCP connection from the client namespace to `target` for
     /// repeated keep-alive requests (`KeepAliveConn::get`).
     ///
