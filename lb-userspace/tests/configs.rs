@@ -433,3 +433,35 @@ pools:
         ["chat-eu", "embeddings", "chat-us", "chat-v2"]
     );
 }
+
+#[test]
+fn a_pool_reached_only_by_policy_is_checked_on_the_port_it_serves() {
+    let text = "\
+interfaces: [{name: eth0}]
+encap: {source_v4: 10.255.0.1}
+vips:
+  - name: llm
+    address: 10.100.0.1
+    port: 8000
+    protocol: tcp
+    pool: chat
+    port_pools: {8001: embeddings}
+    canary: {pool: chat-v2, share: 5%}
+pools:
+  chat: {backends: [{address: 10.0.0.11}]}
+  chat-v2: {backends: [{address: 10.0.0.31}], health_check: {kind: tcp}}
+  embeddings: {backends: [{address: 10.0.0.41}], health_check: {kind: tcp}}
+";
+    let loaded = Config::from_str(text, "ports.yaml").expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let port = |pool: &str| {
+        loaded.config.pools[pool]
+            .health_check
+            .as_ref()
+            .and_then(|c| c.port)
+    };
+    assert_eq!(
+        (port("chat-v2"), port("embeddings")),
+        (Some(8000), Some(8001))
+    );
+}

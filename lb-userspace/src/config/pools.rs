@@ -273,8 +273,8 @@ fn http_check(check: &mut Checker, raw: &RawHealthCheck, field: &str) -> CheckKi
     }
 }
 
-/// Gives each health check without a `port` the port of the first VIP
-/// (in file order) served by its pool. Runs after the VIPs are validated.
+/// Gives each health check without a `port` the port its pool is served
+/// on (see `check_port_source`). Runs after the VIPs are validated.
 pub(super) fn default_check_ports(
     check: &mut Checker,
     raw: &BTreeMap<PoolName, At<RawPool>>,
@@ -285,29 +285,62 @@ pub(super) fn default_check_ports(
         let Some(raw_check) = &raw_pool.value.health_check else {
             continue;
         };
-        let Some(health_check) = pools.get_mut(name).and_then(|p| p.health_check.as_mut()) else {
-            continue;
-        };
-        if health_check.port.is_some() {
+        let unset = pools
+            .get(name)
+            .and_then(|p| p.health_check.as_ref())
+            .is_some_and(|hc| hc.port.is_none());
+        if !unset {
             continue;
         }
         let field = format!("pools.{name}.health_check.port");
-        match vips.iter().find(|vip| vip.pool == *name) {
-            Some(vip) if vip.port == 0 => {
+        let port = match check_port_source(name, pools, vips) {
+            Some((vip, 0)) => {
                 let message = format!(
                     "missing; VIP {} serves every port, so the check needs a port",
                     vip.name
                 );
                 check.error(raw_check.referenced, &field, message);
+                continue;
             }
-            Some(vip) => health_check.port = Some(vip.port),
+            Some((_, port)) => port,
             None => {
                 let message = "no VIP serves this pool, so its backends are not checked; \
                      set a port to check them";
                 check.warn(raw_check.referenced, &field, message);
+                continue;
             }
+        };
+        if let Some(health_check) = pools.get_mut(name).and_then(|p| p.health_check.as_mut()) {
+            health_check.port = Some(port);
         }
     }
+}
+
+/// The VIP whose port a check of pool `name` probes, and that port: the
+/// first VIP (in file order) whose own pool it is; else a port pool's
+/// port; else the first VIP that reaches it (source rule, canary or
+/// fallback), on the VIP's port.
+fn check_port_source<'a>(
+    name: &str,
+    pools: &BTreeMap<String, PoolConfig>,
+    vips: &'a [VipConfig],
+) -> Option<(&'a VipConfig, u16)> {
+    if let Some(vip) = vips.iter().find(|vip| vip.pool == name) {
+        return Some((vip, vip.port));
+    }
+    let port_pool = vips.iter().find_map(|vip| {
+        let (port, _) = vip.port_pools.iter().find(|(_, pool)| *pool == name)?;
+        Some((vip, *port))
+    });
+    if port_pool.is_some() {
+        return port_pool;
+    }
+    let fallback_of = |pool: &str| pools.get(pool).and_then(|p| p.fallback.as_deref());
+    let reached = vips.iter().find(|vip| {
+        let reachable = vip.reachable_pools();
+        reachable.contains(&name) || reachable.iter().any(|p| fallback_of(p) == Some(name))
+    });
+    reached.map(|vip| (vip, vip.port))
 }
 
 /// A slow-start window: a duration up to [`MAX_SLOW_START`]; 0 is off.
