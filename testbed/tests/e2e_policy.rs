@@ -272,6 +272,24 @@ fn xlbctl(testbed: &Testbed, xlbd: &Xlbd, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// xlbd's `/metrics`, read inside the LB namespace.
+fn metrics(testbed: &Testbed) -> String {
+    use std::io::{Read as _, Write as _};
+    let listen = xlb_testbed::xlbd_config::METRICS_LISTEN;
+    let read = || -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect(listen)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: xlbd\r\nconnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    };
+    let answer = testbed
+        .in_ns(testbed.lb_ns(), read)
+        .expect("enter the LB namespace");
+    answer.unwrap_or_else(|e| panic!("read xlbd's metrics: {e}"))
+}
+
 /// The canary row of VIP `llm` in xlbd's status.
 fn canary(xlbd: &Xlbd) -> xlb::daemon::canary::CanaryRow {
     let status = xlbd.status().expect("xlbd status");
@@ -303,6 +321,7 @@ fn a_canary_takes_its_share_follows_the_split_and_rolls_back_when_its_backends_f
         .run_requests_from(client(0), vip(), CANARY_CONNECTIONS)
         .expect("requests run");
     let share = check_canary_share(&stats, 10.0, 3.0);
+    let mut to_canary = stats.per_backend.get("b3").copied().unwrap_or(0);
     println!("canary at 10 %: {share:.2} % of {CANARY_CONNECTIONS} new connections");
 
     let answer = xlbctl(&testbed, &xlbd, &["vip", "split", "llm", "canary=30%"]);
@@ -312,6 +331,7 @@ fn a_canary_takes_its_share_follows_the_split_and_rolls_back_when_its_backends_f
         .run_requests_from(client(0), vip(), SPLIT_CONNECTIONS)
         .expect("requests run");
     let share = check_canary_share(&stats, 30.0, 4.0);
+    to_canary += stats.per_backend.get("b3").copied().unwrap_or(0);
     println!("canary at 30 %: {share:.2} % of {SPLIT_CONNECTIONS} new connections");
     let list = xlbctl(&testbed, &xlbd, &["svc", "list"]);
     assert!(
@@ -344,6 +364,25 @@ fn a_canary_takes_its_share_follows_the_split_and_rolls_back_when_its_backends_f
         .expect("requests run");
     assert_eq!(stats.failures, 0, "after the rollback: {stats:?}");
     assert_eq!(share_points(&stats, &[3]), 0.0, "{:?}", answered_by(&stats));
+
+    let text = metrics(&testbed);
+    for line in [
+        "xlb_vip_canary_share_ratio{vip=\"llm\",pool=\"canary\"} 0.0",
+        "xlb_canary_rollbacks_total{vip=\"llm\"} 1",
+    ] {
+        assert!(text.contains(line), "no {line:?} in the metrics:\n{text}");
+    }
+    // Every connection the canary answered is a new flow its split sent.
+    let prefix = "xlb_policy_new_flows_total{vip=\"llm\",pool=\"main\",kind=\"canary\"} ";
+    let counted = text
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse::<usize>().ok());
+    println!("canary new flows counted {counted:?}, answered by the canary {to_canary}");
+    assert_eq!(
+        counted,
+        Some(to_canary),
+        "xlb_policy_new_flows_total of the canary split"
+    );
 
     // Held at 0 until an operator sets a share, also across a reload.
     xlbd.reload(&canary_config(&testbed)).expect("reload");
