@@ -80,10 +80,14 @@ pub fn steer_cost(
         let Some(serving) = serving_backends(&tiers, cost.spill_load, usable, load) else {
             continue;
         };
-        for backend in &mut vip.backends {
-            if cost.cost.contains_key(&backend.addr) && !serving.contains(&backend.addr) {
-                backend.weight = 0;
-            }
+        // Only usable backends change: the others take no new flows anyway.
+        let held: Vec<IpAddr> = (vip.backends.iter())
+            .map(|b| b.addr)
+            .filter(|&addr| cost.cost.contains_key(&addr) && !serving.contains(&addr))
+            .filter(|&addr| usable(addr))
+            .collect();
+        for backend in vip.backends.iter_mut().filter(|b| held.contains(&b.addr)) {
+            backend.weight = 0;
         }
     }
 }
@@ -156,5 +160,91 @@ mod tests {
     #[test]
     fn no_usable_tier_changes_nothing() {
         assert_eq!(serving_backends(&tiers(), 0.8, |_| false, |_| None), None);
+    }
+}
+
+#[cfg(test)]
+mod steer_tests {
+    use lb_common::VipKey;
+
+    use super::*;
+    use crate::dataplane::{AdminState, DesiredBackend, DesiredVip};
+
+    fn desired() -> DesiredState {
+        let backend = |last: u8| DesiredBackend {
+            addr: IpAddr::from([10, 0, 0, last]),
+            weight: 100,
+            state: AdminState::Ready,
+        };
+        let vip = DesiredVip {
+            name: "llm".to_owned(),
+            key: VipKey::default(),
+            flags: 0,
+            table_size: 13,
+            pool: "gpu".to_owned(),
+            backends: vec![backend(1), backend(2), backend(3)],
+            owner: None,
+            ports: Vec::new(),
+        };
+        DesiredState {
+            vips: vec![vip],
+            ..DesiredState::default()
+        }
+    }
+
+    fn pools() -> BTreeMap<String, CostAware> {
+        let cost = BTreeMap::from([
+            (IpAddr::from([10, 0, 0, 1]), 1.0),
+            (IpAddr::from([10, 0, 0, 2]), 1.0),
+            (IpAddr::from([10, 0, 0, 3]), 3.0),
+        ]);
+        let aware = CostAware {
+            spill_load: 0.8,
+            cost,
+        };
+        BTreeMap::from([("gpu".to_owned(), aware)])
+    }
+
+    fn weights(desired: &DesiredState) -> Vec<u32> {
+        desired.vips[0].backends.iter().map(|b| b.weight).collect()
+    }
+
+    #[test]
+    fn the_dear_backend_takes_no_new_flows_until_the_cheap_ones_are_loaded() {
+        let mut idle = desired();
+        steer_cost(
+            &pools(),
+            &LoadView::default(),
+            &Health::default(),
+            &mut idle,
+        );
+        assert_eq!(weights(&idle), [100, 100, 0]);
+
+        let mut health = Health::default();
+        health.set("gpu", IpAddr::from([10, 0, 0, 1]), false);
+        health.set("gpu", IpAddr::from([10, 0, 0, 2]), false);
+        let mut down = desired();
+        steer_cost(&pools(), &LoadView::default(), &health, &mut down);
+        assert_eq!(
+            weights(&down),
+            [100, 100, 100],
+            "the dear tier serves alone"
+        );
+
+        let loads = [(1, 90), (2, 85), (3, 10)];
+        let view = LoadView {
+            factors: BTreeMap::new(),
+            loads_percent: loads
+                .iter()
+                .map(|&(last, load)| (("gpu".to_owned(), IpAddr::from([10, 0, 0, last])), load))
+                .collect(),
+        };
+        let mut loaded = desired();
+        steer_cost(&pools(), &view, &Health::default(), &mut loaded);
+        assert_eq!(
+            weights(&loaded),
+            [100, 100, 100],
+            "the cheap tier spills over"
+        );
     }
 }
