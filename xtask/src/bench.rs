@@ -12,7 +12,7 @@
 
 use clap::Args;
 
-use crate::{cmd, setup};
+use crate::{cmd, setup, soak};
 
 /// Fuzz cases per XDP program in the default run.
 const QUICK_FUZZ_CASES: u64 = 200_000;
@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// SIGKILLs and restarts of xlbd in the `--long` kill loop.
     #[arg(long, default_value_t = 50)]
     pub storm_kills: u32,
+    /// After the rest, soak the health checker and load tracker against
+    /// hostile targets for this long (as `cargo xtask soak`), e.g. `1h`.
+    #[arg(long, value_parser = soak::parse_duration)]
+    pub soak: Option<u64>,
 }
 
 /// Runs setup, the control-plane, data-plane and Maglev figures, the
@@ -67,6 +71,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if args.long {
         storm(args)?;
+    }
+    if let Some(duration) = args.soak {
+        soak::run(&soak::SoakArgs { duration })?;
     }
     Ok(())
 }

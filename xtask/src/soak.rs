@@ -16,7 +16,7 @@ pub struct SoakArgs {
 }
 
 /// Seconds in `text`: `90`, `90s`, `30m` or `1h`.
-fn parse_duration(text: &str) -> anyhow::Result<u64> {
+pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),
         None => (text, "s"),
