@@ -104,7 +104,8 @@ pub static TENANT_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(MAX_TE
 
 /// What the routing policy did, by table id, per CPU.
 #[map]
-pub static POLICY_STATS: PerCpuArray<PolicyCounters> = PerCpuArray::with_max_entries(DEFAULT_VIP_LIMIT, 0);
+pub static POLICY_STATS: PerCpuArray<PolicyCounters> =
+    PerCpuArray::with_max_entries(DEFAULT_VIP_LIMIT, 0);
 
 /// Counts one packet under `stat`.
 #[inline(always)]
