@@ -7,6 +7,8 @@
 //! Needs root: each test loads the program into a fresh network namespace.
 //! The tenant budget is per CPU, so that test pins its thread to one CPU.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/xlb_checks.rs"]
 mod xlb_checks;
 #[path = "common/xlb_frames.rs"]
@@ -20,6 +22,7 @@ mod xlb_world;
 
 use std::net::IpAddr;
 
+use cpu::pin_to_one_cpu;
 use lb_common::{
     Stat, VIP_F_CANARY, VIP_F_FALLBACK, VIP_F_SOURCE_DENY, policy::CANARY_SHARE_ALL, split_bits,
 };
@@ -480,20 +483,4 @@ fn verifier_budget_keeps_room_with_the_policy() {
         count < 500_000,
         "verifier work {count} keeps half the limit free"
     );
-}
-
-/// Keeps this test's thread on the first CPU it may use, so every run
-/// draws on one CPU's tenant budget.
-fn pin_to_one_cpu() {
-    // SAFETY: `cpu_set_t` is plain data; the calls only read and write it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        assert_eq!(libc::sched_getaffinity(0, size_of_val(&set), &mut set), 0);
-        let cpu = (0..libc::CPU_SETSIZE as usize)
-            .find(|&cpu| libc::CPU_ISSET(cpu, &set))
-            .expect("some CPU allowed");
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, size_of_val(&set), &set), 0);
-    }
 }

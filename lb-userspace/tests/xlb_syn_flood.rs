@@ -5,6 +5,8 @@
 //! Needs root: each test loads the program into a fresh network namespace.
 //! The budget is per CPU, so each test pins its thread to one CPU.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/xlb_cases.rs"]
 #[allow(dead_code, reason = "these tests use part of the helpers")]
 mod xlb_cases;
@@ -22,6 +24,7 @@ mod xlb_world;
 
 use std::net::IpAddr;
 
+use cpu::pin_to_one_cpu;
 use lb_common::{BACKEND_F_IN_TABLE, BACKEND_F_UP, FlowKey, Stat, hash::HashInput};
 use xlb_frames::*;
 use xlb_harness::Lb;
@@ -223,20 +226,4 @@ fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state >> 7;
     *state ^= *state << 17;
     *state
-}
-
-/// Keeps this test's thread on the first CPU it may use, so every run
-/// draws on one CPU's budget.
-fn pin_to_one_cpu() {
-    // SAFETY: `cpu_set_t` is plain data; the calls only read and write it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        assert_eq!(libc::sched_getaffinity(0, size_of_val(&set), &mut set), 0);
-        let cpu = (0..libc::CPU_SETSIZE as usize)
-            .find(|&cpu| libc::CPU_ISSET(cpu, &set))
-            .expect("some CPU allowed");
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, size_of_val(&set), &set), 0);
-    }
 }
