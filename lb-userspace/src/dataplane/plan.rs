@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use lb_common::{
     Backend, SourceRule, SourceRuleKey, TenantLimit, VIP_F_NO_FRAGMENTS, VIP_KIND_ADDRESS,
     VIP_KIND_SERVICE, Vip, VipKey,
 };
 
-use crate::maglev::{MaglevBackend, build_table};
+use crate::maglev::{MaglevBackend, TableCache};
 
 use super::DataplaneError;
 use super::desired::{AdminState, DesiredState, Health};
@@ -83,6 +84,9 @@ pub fn plan(desired: &DesiredState, live: &Live, health: &Health) -> Result<Plan
     plan.port_keys = policy.port_keys;
     let mut tables = policy.tables;
 
+    // A poisoned lock only means another plan panicked; the cache holds
+    // whole entries, each the table its key gives.
+    let mut tables_built = TABLES.lock().unwrap_or_else(PoisonError::into_inner);
     for vip in &desired.vips {
         let id = plan.ids.vip(vip.key)?;
         let mut ids = Vec::with_capacity(vip.backends.len());
@@ -101,8 +105,9 @@ pub fn plan(desired: &DesiredState, live: &Live, health: &Health) -> Result<Plan
             });
         }
 
-        let slots =
-            build_table(&candidates, vip.table_size).map_err(|source| DataplaneError::Maglev {
+        let slots = tables_built
+            .table(&candidates, vip.table_size)
+            .map_err(|source| DataplaneError::Maglev {
                 vip: vip.name.clone(),
                 source,
             })?;
@@ -144,8 +149,13 @@ pub fn plan(desired: &DesiredState, live: &Live, health: &Health) -> Result<Plan
             });
         }
     }
+    tables_built.end_round();
     Ok(plan)
 }
+
+/// Maglev tables of the last plans, reused when a table's backends and
+/// weights are unchanged (most tables of most plans).
+static TABLES: LazyLock<Mutex<TableCache>> = LazyLock::new(Mutex::default);
 
 /// The address keys for a set of service values: for each (address,
 /// protocol, family), the port-0 VIP if there is one, else the only VIP,

@@ -17,9 +17,12 @@
 //!   its weight every other round, so slot counts follow weights to within
 //!   one slot per backend. Backends of weight 0 claim nothing.
 
+mod cache;
 mod share;
 #[cfg(test)]
 mod tests;
+
+pub use cache::TableCache;
 
 use std::net::IpAddr;
 
@@ -37,7 +40,7 @@ const OFFSET_SEED: u32 = 0x6f66_7374; // "ofst"
 const SKIP_SEED: u32 = 0x736b_6970; // "skip"
 
 /// One backend as the table generator sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MaglevBackend {
     /// The backend's address: its identity for hashing and ordering.
     pub addr: IpAddr,
