@@ -1,9 +1,11 @@
-//! Reading a whole BPF array in a few system calls.
+//! Reading and writing BPF arrays many elements per system call.
 //!
-//! aya 0.14 reads maps one element per `bpf(2)` call; `BACKENDS` may have
-//! 131 072 entries, and reading it that way on every `xlbctl` call or
-//! adoption would take 131 072 calls. `BPF_MAP_LOOKUP_BATCH` (Linux 5.6,
-//! arrays included) copies many elements per call.
+//! aya 0.14 reads and writes maps one element per `bpf(2)` call;
+//! `BACKENDS` may have 131 072 entries, and reading it that way on every
+//! `xlbctl` call or adoption would take 131 072 calls; a node of 1000 VIPs
+//! writes 1000 Maglev tables of up to 65 537 slots when it starts.
+//! `BPF_MAP_LOOKUP_BATCH` and `BPF_MAP_UPDATE_BATCH` (Linux 5.6, arrays
+//! included) copy many elements per call.
 
 use std::io;
 use std::os::fd::{AsFd as _, AsRawFd as _};
@@ -14,6 +16,8 @@ use aya::sys::SyscallError;
 
 /// `BPF_MAP_LOOKUP_BATCH` from `enum bpf_cmd` (linux/bpf.h).
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+/// `BPF_MAP_UPDATE_BATCH` from `enum bpf_cmd` (linux/bpf.h).
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 
 /// Elements asked for per call: 64 KiB of `Backend` values at most.
 const CHUNK: u32 = 2048;
@@ -82,4 +86,48 @@ pub fn read_array<V: Pod + Default>(array: &Array<MapData, V>) -> Result<Vec<V>,
         first = false;
     }
     Ok(out)
+}
+
+/// Writes `values` into `array` from index `first` on, in order.
+///
+/// # Errors
+///
+/// When the kernel refuses the batch update (an index past the end
+/// included); the elements before the failing one are written.
+pub fn write_array<V: Pod>(
+    array: &mut Array<MapData, V>,
+    first: u32,
+    values: &[V],
+) -> Result<(), MapError> {
+    let fd = IterableMap::map(array).fd().as_fd().as_raw_fd() as u32;
+    let mut at = first;
+    for chunk in values.chunks(CHUNK as usize) {
+        let keys: Vec<u32> = (at..).take(chunk.len()).collect();
+        let mut attr = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            values: chunk.as_ptr() as u64,
+            count: chunk.len() as u32,
+            map_fd: fd,
+            ..BatchAttr::default()
+        };
+        // SAFETY: `attr` points at `count` u32 keys and `count` values of
+        // the map's value type (checked by aya when it typed the map), both
+        // alive for the call; the kernel only reads them.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_UPDATE_BATCH,
+                &raw mut attr,
+                size_of::<BatchAttr>(),
+            )
+        };
+        if rc < 0 {
+            return Err(MapError::SyscallError(SyscallError {
+                call: "bpf_map_update_batch",
+                io_error: io::Error::last_os_error(),
+            }));
+        }
+        at += chunk.len() as u32;
+    }
+    Ok(())
 }

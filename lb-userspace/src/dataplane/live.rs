@@ -187,12 +187,7 @@ pub fn write_table(
     table: &[u32],
 ) -> Result<(), DataplaneError> {
     let base = maglev_base(vip_id, half);
-    for (index, backend_id) in (base..).zip(table) {
-        maps.maglev
-            .set(index, backend_id, 0)
-            .map_err(|e| map_error(MAGLEV, e))?;
-    }
-    Ok(())
+    batch::write_array(&mut maps.maglev, base, table).map_err(|e| map_error(MAGLEV, e))
 }
 
 /// `addr` as a key address and family.
