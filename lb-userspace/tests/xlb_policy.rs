@@ -69,7 +69,7 @@ fn each_rule_sends_its_clients_to_its_pool() {
         row("10.0.0.0/8 goes to chat-any", ip4([10, 9, 0, 1]), LLM, 8000, CHAT_ANY.id),
         row("10.1.0.0/16 beats the /8", ip4([10, 1, 9, 9]), LLM, 8000, CHAT_US.id),
         row("10.1.7.0/24 beats the /16", ip4([10, 1, 7, 7]), LLM, 8000, CHAT_LAB.id),
-        row("rules are per table: port 8001 has none", ip4([10, 1, 7, 7]), LLM, 8001, EMBEDDINGS.id),
+        row("rules are per table: 8001 has none", ip4([10, 1, 7, 7]), LLM, 8001, EMBEDDINGS.id),
         row("IPv6 without a rule: the default pool", v6("2001:db8:bb::1"), LLM6, 8000, LLM6.id),
         row("2001:db8:aa::/48 goes to its region", v6("2001:db8:aa:2::1"), LLM6, 8000, REGION6.id),
         row("2001:db8:aa:1::/64 beats the /48", v6("2001:db8:aa:1::1"), LLM6, 8000, SITE6.id),

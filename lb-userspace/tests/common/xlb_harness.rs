@@ -209,7 +209,12 @@ impl Lb {
             },
         );
         self.vips.insert(vip.id, value);
+        self.fill_table(vip);
+    }
 
+    /// Gives table `vip` its backends (up, in the table) and writes the
+    /// same Maglev table into both of its halves.
+    pub fn fill_table(&mut self, vip: &TestVip) {
         let mut maglev = Vec::new();
         for i in 0..vip.backends {
             let (id, baddr) = backend_of(vip, i);

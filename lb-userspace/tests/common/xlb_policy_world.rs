@@ -8,9 +8,8 @@ use std::{collections::HashMap as StdHashMap, net::IpAddr};
 
 use aya::maps::{Array, LpmTrie, MapData, PerCpuArray, lpm_trie::Key};
 use lb_common::{
-    BACKEND_F_IN_TABLE, BACKEND_F_UP, FlowKey, PolicyCounters, SourceRule, SourceRuleKey, Stat,
-    TenantLimit, VIP_F_SOURCE_DENY, VIP_F_SOURCE_RULES, VIP_KIND_SERVICE, Vip, VipKey, flow_hash,
-    hash::HashInput,
+    FlowKey, PolicyCounters, SourceRule, SourceRuleKey, Stat, TenantLimit, VIP_F_SOURCE_DENY,
+    VIP_F_SOURCE_RULES, VIP_KIND_SERVICE, Vip, VipKey, flow_hash, hash::HashInput,
 };
 
 use super::xlb_frames::*;
@@ -145,17 +144,7 @@ impl Lb {
     /// backends (up, in the table), both Maglev halves and its
     /// `POOL_TABLES` entry, but no `VIPS` key.
     pub fn add_pool_table(&mut self, pool: &TestVip, owner: u32) {
-        let mut backends = Vec::new();
-        for i in 0..pool.backends {
-            let (id, addr) = backend_of(pool, i);
-            self.set_backend(id, pool, addr, BACKEND_F_UP | BACKEND_F_IN_TABLE);
-            self.backend_addrs.insert(id, addr);
-            backends.push((id, addr));
-        }
-        let maglev = maglev_table(&backends);
-        self.write_table(pool.id, 0, &maglev);
-        self.write_table(pool.id, 1, &maglev);
-        self.tables.insert(pool.id, maglev);
+        self.fill_table(pool);
         let value = Vip {
             id: pool.id,
             flags: pool.flags,
