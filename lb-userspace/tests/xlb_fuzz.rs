@@ -6,8 +6,10 @@
 //! (IPv6 extension chains past the supported depth, ICMP errors quoting
 //! garbage, packets of every size, encapsulated packets), mutated with
 //! cuts, stray bytes, bad lengths and header lengths, VLAN stacks and
-//! fragment bits. The oracles (`fuzz/oracle.rs`, `fuzz/decap_oracle.rs`)
-//! check every case. `cargo xtask bench --fuzz-cases N` runs millions.
+//! fragment bits. Two of `xlb`'s VIPs carry routing policy (a tenant
+//! budget and a canary split on one, a deny on the other), so denied and
+//! rate-limited packets and canary backends are fuzzed too. The oracles
+//! (`fuzz/oracle.rs`, `fuzz/decap_oracle.rs`) check every case. `cargo xtask bench --fuzz-cases N` runs millions.
 //!
 //! Needs root: the programs are loaded into the kernel.
 
@@ -21,6 +23,8 @@ mod xlb_frames;
 mod xlb_harness;
 #[path = "common/xlb_hostile.rs"]
 mod xlb_hostile;
+#[path = "common/xlb_policy_world.rs"]
+mod xlb_policy_world;
 #[path = "common/xlb_world.rs"]
 mod xlb_world;
 
@@ -41,13 +45,19 @@ use std::net::IpAddr;
 
 use driver::{MIN_FRAME, Report, case_count, next_frame, seeded_rng};
 use lb_common::DecapStat;
+use lb_common::{VIP_F_CANARY, VIP_F_SOURCE_DENY, VIP_F_SOURCE_RULES, policy::CANARY_SHARE_ALL};
 use oracle::{XlbWorld, check_xlb};
-use sources::{DECAP_GENERATORS, DECAP_V4, DECAP_V6, VIPS, XLB_GENERATORS};
+use sources::{
+    DECAP_GENERATORS, DECAP_V4, DECAP_V6, V4_DENIED, V4_POLICY, V4_POLICY_CANARY, VIPS,
+    XLB_GENERATORS,
+};
 use xlb::{
     decap::Decap,
     testrun::{TestRunOptions, test_run},
 };
 use xlb_harness::Lb;
+use xlb_policy_world::{class_rule, deny_rule};
+use xlb_world::CLIENT4;
 
 /// Every seed cut at every length, then the random cases.
 fn all_cases(
@@ -78,9 +88,33 @@ fn run_xlb(lb: &Lb, world: &XlbWorld, frame: &[u8]) -> Result<lb_common::Stat, S
     check_xlb(world, lb, frame, &out, &before)
 }
 
+/// `standard_lb` plus two VIPs with routing policy, so the fuzzer also
+/// meets source rules, a tenant budget, a canary split and a deny.
+fn policy_lb() -> Lb {
+    let mut lb = xlb_world::standard_lb();
+    lb.add_vip(&V4_POLICY);
+    lb.add_pool_table(&V4_POLICY_CANARY, V4_POLICY.id);
+    lb.edit_table(V4_POLICY.id, Some(&V4_POLICY), |vip| {
+        vip.flags |= VIP_F_SOURCE_RULES | VIP_F_CANARY;
+        vip.canary_id = V4_POLICY_CANARY.id;
+        vip.canary_share = CANARY_SHARE_ALL / 2;
+    });
+    let client = IpAddr::from(CLIENT4);
+    lb.add_source_rule(V4_POLICY.id, client, 32, class_rule(1));
+    // Small enough that a run of SYNs meets the limit.
+    lb.set_tenant_limit(1, 20, 5);
+
+    lb.add_vip(&V4_DENIED);
+    lb.edit_table(V4_DENIED.id, Some(&V4_DENIED), |vip| {
+        vip.flags |= VIP_F_SOURCE_RULES | VIP_F_SOURCE_DENY;
+    });
+    lb.add_source_rule(V4_DENIED.id, client, 24, deny_rule());
+    lb
+}
+
 #[test]
 fn xlb_keeps_every_invariant_on_cut_mutated_and_generated_frames() {
-    let lb = xlb_world::standard_lb();
+    let lb = policy_lb();
     let world = XlbWorld::new(&VIPS);
     let seeds: Vec<Vec<u8>> = xlb_cases::cases().into_iter().map(|c| c.frame).collect();
     let mut report = Report::new("xlb");

@@ -3,7 +3,7 @@
 //! errors quoting garbage, packets of every size, encapsulated packets for
 //! `xlb_decap`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use rand::{Rng, rngs::SmallRng};
 
@@ -13,14 +13,39 @@ use crate::{
         tcp, udp,
     },
     xlb_harness::TestVip,
+    xlb_policy_world::table,
     xlb_world::{
         CLIENT4, CLIENT6, V4_AFFINITY, V4_ANY_PORT, V4_EMPTY, V4_NO_FRAGS, V4_TCP, V4_TO_V6,
         V4_UDP, V6_TCP, V6_TO_V4,
     },
 };
 
-/// Every VIP of `standard_lb`.
-pub const VIPS: [TestVip; 9] = [
+/// TCP 192.0.2.30:443 with routing policy: half its new flows go to its
+/// canary table, and its client is in a tenant class of small budget.
+pub const V4_POLICY: TestVip = table(
+    9,
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 30)),
+    443,
+    TCP,
+    false,
+    2,
+);
+/// The canary table of [`V4_POLICY`] (IPv6 backends), reached only by
+/// the split; listed under the VIP's address so the oracle knows its
+/// backends.
+pub const V4_POLICY_CANARY: TestVip = table(10, V4_POLICY.addr, 443, TCP, true, 2);
+/// TCP 192.0.2.31:80, whose client's /24 is denied.
+pub const V4_DENIED: TestVip = table(
+    11,
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 31)),
+    80,
+    TCP,
+    false,
+    2,
+);
+
+/// Every VIP of `standard_lb`, then the policy VIPs `policy_lb` adds.
+pub const VIPS: [TestVip; 12] = [
     V4_TCP,
     V6_TCP,
     V4_TO_V6,
@@ -30,6 +55,9 @@ pub const VIPS: [TestVip; 9] = [
     V4_EMPTY,
     V4_NO_FRAGS,
     V4_AFFINITY,
+    V4_POLICY,
+    V4_POLICY_CANARY,
+    V4_DENIED,
 ];
 
 /// Addresses `xlb_decap` is told to decapsulate for.
