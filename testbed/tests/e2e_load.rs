@@ -1,6 +1,8 @@
 //! End to end through xlbd with a load signal: a backend that reports a
 //! busy GPU gets a smaller share of new connections, and its share comes
-//! back when the load drops. Needs root; never skips.
+//! back when the load drops; with cost-aware tiers, the cheap backend takes
+//! every new connection until its load spills to the next tier. Needs
+//! root; never skips.
 //!
 //! Three backends of weight 100; xlbd reads each one's
 //! `DCGM_FI_DEV_GPU_UTIL` from xlb-backend's `/metrics` (port 8080) every
@@ -240,4 +242,64 @@ fn xlbd_weight(xlbd: &Xlbd, k: usize) -> u32 {
         .flat_map(|vip| &vip.backends)
         .find(|b| b.address == address)
         .map_or(0, |b| b.effective_weight)
+}
+
+/// The pool's cost-aware tiers (after `LOAD_SIGNAL`, under the same pool).
+const COST_AWARE: &str = "    cost_aware: {spill_load: 0.8}\n";
+
+/// `yaml` with a `cost` label on the backends of `costs` (by index).
+fn with_costs(yaml: &str, costs: &[(usize, &str)]) -> String {
+    let mut out = yaml.to_owned();
+    for &(k, cost) in costs {
+        let address = std::net::IpAddr::from(plan::backend_v4(k));
+        let line = format!("{{address: \"{address}\", weight: 100}}");
+        assert!(out.contains(&line), "b{k} not rendered as {line}");
+        let labelled =
+            format!("{{address: \"{address}\", weight: 100, labels: {{cost: \"{cost}\"}}}}");
+        out = out.replace(&line, &labelled);
+    }
+    out
+}
+
+/// Cost-aware tiers through xlbd: b1 (cost 1) takes every new connection
+/// while its GPU load stays under `spill_load`; at 95 % the next tier (b2,
+/// cost 2.5) joins, and once b1's load falls again b2 takes no new
+/// connection.
+#[test]
+fn a_cheap_backend_takes_every_new_connection_until_its_load_spills_to_the_next_tier() {
+    let testbed = testbed(2);
+    let config = XlbdConfig::for_testbed(&testbed)
+        .vip("web", plan::vip_v4(1).into(), 80, Protocol::Tcp)
+        .pool("web", &v4_backends(&[(1, 100), (2, 100)]), None);
+    let yaml = with_costs(&config.render(), &[(1, "1"), (2, "2.5")]) + LOAD_SIGNAL + COST_AWARE;
+    let xlbd = testbed
+        .start_xlbd(&yaml)
+        .unwrap_or_else(|err| panic!("xlbd starts: {err:#}"));
+
+    let took = wait_for_weight(&xlbd, 2, 0);
+    println!("b2 (cost 2.5) out of the serving tier after {took:?}");
+    let cheap_only = [(1, 100), (2, 0)];
+    let alone = measure(&testbed, "b1 (cost 1) at 10 % GPU", &cheap_only);
+    assert!(
+        alone > 99.0,
+        "b1 took only {alone:.1} % with b2 outside the tier"
+    );
+
+    set_gpu_load(&testbed, 1, 95);
+    let took = wait_for_weight(&xlbd, 2, 100);
+    wait_for_weight(&xlbd, 1, 17);
+    println!("b1 at 95 % GPU: b2 joins at weight 100 after {took:?}");
+    let spilled = measure(&testbed, "b1 at 95 % GPU, b2 joined", &[(1, 17), (2, 100)]);
+    assert!(spilled < 30.0, "b1 kept {spilled:.1} % after the spill");
+
+    set_gpu_load(&testbed, 1, 10);
+    let took = wait_for_weight(&xlbd, 2, 0);
+    wait_for_weight(&xlbd, 1, 100);
+    println!("b1 back at 10 % GPU: b2 out again after {took:?}");
+    let back = measure(&testbed, "b1 back at 10 % GPU", &cheap_only);
+    println!("b1's share: {alone:.1} % -> {spilled:.1} % -> {back:.1} %");
+    assert!(
+        back > 99.0,
+        "b1 took only {back:.1} % once b2 left the tier"
+    );
 }
