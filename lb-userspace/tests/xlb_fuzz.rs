@@ -9,7 +9,8 @@
 //! fragment bits. Two of `xlb`'s VIPs carry routing policy (a tenant
 //! budget and a canary split on one, a deny on the other), so denied and
 //! rate-limited packets and canary backends are fuzzed too. The oracles
-//! (`fuzz/oracle.rs`, `fuzz/decap_oracle.rs`) check every case. `cargo xtask bench --fuzz-cases N` runs millions.
+//! (`fuzz/oracle.rs`, `fuzz/decap_oracle.rs`) check every case.
+//! `cargo xtask bench --fuzz-cases N` runs millions.
 //!
 //! Needs root: the programs are loaded into the kernel.
 
